@@ -1,0 +1,32 @@
+"""Session fixtures shared by the TVM-backed tests (the hub server lives in tests/conftest.py).
+
+The tuning database is made once per test session by really tuning two tiny workloads
+with MetaSchedule on this CPU, failed candidates included (see tests/data/).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "tests" / "data"))
+
+
+@pytest.fixture(scope="session")
+def tuned_db(tmp_path_factory) -> Path:
+    """A real MetaSchedule JSON database: a matmul and an add+relu, some builds failed."""
+    from make_tuning_db import tune_small_db
+
+    return tune_small_db(tmp_path_factory.mktemp("tuned-db"), trials=16)
+
+
+@pytest.fixture(scope="session")
+def imported_dataset(tuned_db, tmp_path_factory) -> Path:
+    """``tuned_db`` imported into a tunezoo dataset directory."""
+    from tunezoo.convert import import_database
+
+    out = tmp_path_factory.mktemp("imported") / "llvm-znver4"
+    import_database(tuned_db, out, target_key="llvm-znver4")
+    return out

@@ -1,0 +1,183 @@
+"""Resumable collection of measured tuning records for one target.
+
+One task (workload) at a time: sample and measure its candidates, then write its shards
+(records first, the workloads file last as the "finished" marker). A rerun skips every
+task whose marker exists, and overwrites the leftovers of a task that was in flight when
+the previous run was killed; so a killed run loses at most that one task, and a finished
+task is never measured twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from dataset_builders.sampling import SamplingPlan, sample_task
+from tunezoo.capture import RecordCapture
+from tunezoo.hardware import detect_hardware
+from tunezoo.measure import MeasureSettings, make_builder, make_local_runner, make_rpc_runner
+from tunezoo.records import write_shards
+from tunezoo.schema import RECORD_SCHEMA, WORKLOAD_SCHEMA
+from tunezoo.targets import get_target
+
+
+@dataclass(frozen=True)
+class RPCSettings:
+    tracker_host: str
+    tracker_port: int
+    tracker_key: str
+
+
+@dataclass
+class CollectSummary:
+    tasks_total: int = 0
+    tasks_skipped: int = 0
+    tasks_done: int = 0
+    records: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    per_task: list[dict] = field(default_factory=list)
+
+    def records_per_hour(self) -> float:
+        return self.records / self.seconds * 3600 if self.seconds else 0.0
+
+
+def interleave_by_model(tasks: Sequence) -> list:
+    """Round-robin over source models, so a partial collection covers many networks."""
+    queues: dict[str, list] = {}
+    for task in tasks:
+        queues.setdefault(task.sources[0][0] if task.sources else "", []).append(task)
+    ordered: list = []
+    while any(queues.values()):
+        for queue in queues.values():
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
+def task_shard_name(run_name: str, workload_id: str) -> str:
+    """Deterministic per task, so a rerun finds (and can finish) its own shards."""
+    return f"{run_name}-w{workload_id}"
+
+
+def is_task_done(out_dir: Path, run_name: str, workload_id: str) -> bool:
+    return (out_dir / "workloads" / f"{task_shard_name(run_name, workload_id)}.parquet").exists()
+
+
+def collect_tasks(
+    tasks: Sequence,
+    *,
+    target_key: str,
+    out_dir: str | Path,
+    plan: SamplingPlan,
+    settings: MeasureSettings,
+    num_cores: int = 1,
+    rpc: RPCSettings | None = None,
+    run_name: str | None = None,
+    source: str = "tunezoo collect",
+    contributor: str | None = None,
+    max_tasks: int | None = None,
+    progress: bool = True,
+) -> CollectSummary:
+    """Collect records for ``tasks`` (objects with ``name``, ``mod``, ``workload_id``,
+    ``sources`` as (model, weight) pairs) into ``out_dir``, resumably."""
+    from tunezoo.workloads import workload_row  # noqa: PLC0415 - imports TVM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = get_target(target_key)
+    target = spec.tvm_target(num_cores=num_cores)
+    run_name = run_name or f"r{plan.n_random}e{plan.n_evolutionary}s{plan.seed}"
+    hardware = detect_hardware(num_cores=num_cores, gpu=spec.family == "cuda").columns()
+    builder = make_builder(settings, target)
+    if rpc is not None:
+        runner = make_rpc_runner(settings, rpc.tracker_host, rpc.tracker_port, rpc.tracker_key)
+    else:
+        runner = make_local_runner(settings)
+
+    summary = CollectSummary(tasks_total=len(tasks))
+    todo = [t for t in tasks if not is_task_done(out, run_name, t.workload_id)]
+    summary.tasks_skipped = len(tasks) - len(todo)
+    if max_tasks is not None:
+        todo = todo[:max_tasks]
+    start = time.time()
+    bar = tqdm(todo, desc=f"collect {target_key}", unit="task", disable=not progress)
+    for task in bar:
+        t0 = time.time()
+        capture = RecordCapture(
+            workload_ids=[task.workload_id],
+            target_key=target_key,
+            target=target,
+            hardware=hardware,
+            measure_settings=settings.to_json(),
+            sampling="random",
+            source=source,
+            contributor=contributor,
+        )
+        rows = sample_task(
+            task.mod,
+            task.name,
+            target,
+            plan=plan,
+            builder=builder,
+            runner=runner,
+            capture=capture,
+        )
+        records = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+        workloads = pa.Table.from_pylist(
+            [workload_row(task.mod, name=task.name, models=list(task.sources))],
+            schema=WORKLOAD_SCHEMA,
+        )
+        write_shards(
+            out,
+            workloads,
+            records,
+            shard=task_shard_name(run_name, task.workload_id),
+            force=True,  # only this task's own unfinished leftovers can be there
+        )
+        failed = sum(1 for r in rows if r["error_kind"] is not None)
+        summary.tasks_done += 1
+        summary.records += len(rows)
+        summary.failed += failed
+        summary.per_task.append(
+            {
+                "workload_id": task.workload_id,
+                "name": task.name,
+                "records": len(rows),
+                "failed": failed,
+                "seconds": round(time.time() - t0, 1),
+            }
+        )
+        summary.seconds = time.time() - start
+        bar.set_postfix(
+            records=summary.records,
+            failed=summary.failed,
+            rec_per_h=int(summary.records_per_hour()),
+        )
+        _append_log(out, run_name, summary.per_task[-1])
+    summary.seconds = time.time() - start
+    return summary
+
+
+def _append_log(out: Path, run_name: str, entry: dict) -> None:
+    """A human-readable log of finished tasks (the markers are the source of truth)."""
+    log = out / "collect-log" / f"{run_name}.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def summary_text(summary: CollectSummary) -> str:
+    d = asdict(summary)
+    d.pop("per_task")
+    d["records_per_hour"] = round(summary.records_per_hour(), 1)
+    return json.dumps(d, indent=2)

@@ -1,0 +1,182 @@
+"""The Parquet layer: shards, schema versions, validation, merge and third-party readers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from synthetic_records import make_rows, tables, workload_rows
+
+from tunezoo import records
+from tunezoo.schema import META_VERSION_KEY, RECORD_SCHEMA, WORKLOAD_SCHEMA
+from tunezoo.splits import split_of
+
+IDS = [str(1000 + i) for i in range(12)]
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    wl, rec = tables(IDS)
+    records.write_shards(tmp_path / "ds", wl, rec)
+    return tmp_path / "ds"
+
+
+def test_shards_are_split_by_workload_and_zstd(dataset):
+    files = sorted((dataset / "records").glob("*.parquet"))
+    assert files, "no record shards written"
+    for f in files:
+        split = f.name.split("-")[0]
+        table = pq.read_table(f)
+        assert {split_of(w) for w in table.column("workload_id").to_pylist()} == {split}
+        meta = pq.ParquetFile(f).metadata
+        assert meta.row_group(0).column(0).compression == "ZSTD"
+        assert pq.read_schema(f).metadata[META_VERSION_KEY] == b"1"
+    assert records.read_records(dataset).num_rows == len(IDS) * 5
+
+
+def test_split_is_deterministic_and_roughly_80_10_10():
+    ids = [str(i * 7919) for i in range(5000)]
+    counts = {s: sum(split_of(i) == s for i in ids) for s in ("train", "validation", "test")}
+    assert [split_of(i) for i in ids[:50]] == [split_of(i) for i in ids[:50]]
+    assert 0.77 < counts["train"] / 5000 < 0.83
+    assert 0.08 < counts["validation"] / 5000 < 0.12
+
+
+def test_same_files_read_in_pyarrow_datasets_and_duckdb(dataset):
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is a dev dependency")
+    import datasets
+
+    glob = str(dataset / "records" / "*.parquet")
+    con = duckdb.connect()
+    n_duck = con.execute(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0]
+    best = con.execute(
+        f"select workload_id, min(latency_s) from read_parquet('{glob}') group by 1"
+    ).fetchall()
+    hf = datasets.load_dataset(
+        "parquet", data_files={"train": glob}, split="train", cache_dir=str(dataset / ".hf-cache")
+    )
+    assert n_duck == len(hf) == len(IDS) * 5
+    assert len(best) == len(IDS)
+    assert set(hf.column_names) == set(RECORD_SCHEMA.names)
+    assert hf[0]["run_secs"] and isinstance(hf[0]["run_secs"][0], float)
+
+
+def test_existing_shards_are_never_overwritten_without_force(dataset):
+    wl, rec = tables(IDS)
+    with pytest.raises(FileExistsError, match="--force"):
+        records.write_shards(dataset, wl, rec)
+    assert records.read_records(dataset).num_rows == len(IDS) * 5
+
+
+def test_failed_write_leaves_previous_shard_intact(dataset, monkeypatch):
+    shard = sorted((dataset / "records").glob("*.parquet"))[0]
+    before = shard.read_bytes()
+
+    def broken_write(table, where, **kwargs):
+        with open(where, "wb") as fh:  # a partial file, then the "kill"
+            fh.write(b"PAR1 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(records.pq, "write_table", broken_write)
+    wl, rec = tables(IDS)
+    with pytest.raises(KeyboardInterrupt):
+        records.write_shards(dataset, wl, rec, shard=shard.stem.split("-", 1)[1], force=True)
+    assert shard.read_bytes() == before
+    assert not [p for p in (dataset / "records").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unknown_schema_version_is_refused_with_the_file_name(tmp_path):
+    _, rec = tables(IDS[:1])
+    future = rec.replace_schema_metadata(
+        {b"tunezoo.schema_version": b"99", b"tunezoo.table": b"records"}
+    )
+    (tmp_path / "records").mkdir()
+    path = tmp_path / "records" / "train-x.parquet"
+    pq.write_table(future, path)
+    with pytest.raises(records.RecordsError, match=r"train-x\.parquet.*version '99'"):
+        records.read_records(tmp_path)
+
+
+def test_unknown_fields_are_refused(tmp_path):
+    _, rec = tables(IDS[:1])
+    extra = rec.append_column("gpu_temperature", pa.array([1.0] * rec.num_rows))
+    (tmp_path / "records").mkdir()
+    pq.write_table(
+        extra.replace_schema_metadata(RECORD_SCHEMA.metadata),
+        tmp_path / "records" / "train-x.parquet",
+    )
+    with pytest.raises(records.RecordsError, match="unknown fields.*gpu_temperature"):
+        records.read_records(tmp_path)
+    problems = records.validate(tmp_path)
+    assert any("gpu_temperature" in p.message for p in problems)
+
+
+def test_validate_reports_every_problem_with_row_and_field(tmp_path):
+    rows = make_rows(IDS[0], 5)
+    rows[1]["run_secs"] = [float("nan"), 1e-3]
+    rows[2]["run_secs"] = [-1e-3]
+    rows[3]["trace"] = '[["GetSBlock"'  # truncated JSON
+    rows[4]["error_kind"] = "exploded"
+    wl = pa.Table.from_pylist(workload_rows([IDS[0]]), schema=WORKLOAD_SCHEMA)
+    rec = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+    records.write_shards(tmp_path, wl, rec)
+    found = {(p.row, p.field) for p in records.validate(tmp_path)}
+    assert (1, "run_secs") in found
+    assert (2, "run_secs") in found
+    assert (3, "trace") in found
+    assert (4, "error_kind") in found
+    assert (0, "run_secs") not in found
+    text = [str(p) for p in records.validate(tmp_path)]
+    assert any("row 1, field 'run_secs'" in t and "nan" in t for t in text)
+
+
+def test_validate_flags_records_without_workload(tmp_path):
+    wl, rec = tables(IDS[:2])
+    records.write_shards(tmp_path, wl.slice(0, 1), rec)
+    problems = records.validate(tmp_path)
+    assert problems and all(p.field == "workload_id" for p in problems)
+    assert len(problems) == 5
+
+
+def test_merge_pools_run_times_and_drops_exact_duplicates(tmp_path, dataset):
+    wl, rec = tables(IDS[:1])
+    rows = rec.to_pylist()
+    remeasured = [
+        dict(
+            r, run_secs=[v * 2 for v in r["run_secs"]], created_at=r["created_at"].replace(hour=13)
+        )
+        for r in rows
+    ]
+    records.write_shards(
+        tmp_path / "again", wl, pa.Table.from_pylist(remeasured, schema=RECORD_SCHEMA)
+    )
+    result = records.merge([dataset, dataset, tmp_path / "again"], tmp_path / "merged")
+    merged = records.read_records(tmp_path / "merged")
+    assert result["output_records"] == len(IDS) * 5
+    assert merged.num_rows == len(set(merged.column("record_id").to_pylist()))
+    by_id = {r["record_id"]: r for r in merged.to_pylist()}
+    for original, again in zip(rows, remeasured, strict=True):
+        pooled = by_id[original["record_id"]]["run_secs"]
+        assert sorted(pooled) == sorted(original["run_secs"] + again["run_secs"])
+        expected = sum(pooled) / len(pooled)
+        assert math.isclose(by_id[original["record_id"]]["latency_s"], expected)
+
+
+def test_info_counts(dataset):
+    summary = records.info(dataset)
+    assert summary["records"] == len(IDS) * 5
+    assert summary["workloads"] == len(IDS)
+    assert summary["models"] == {"testnet": len(IDS) * 5}
+    assert sum(summary["splits"].values()) == len(IDS) * 5
+    assert summary["duplicate_record_ids"] == 0
+
+
+def test_record_id_ignores_json_spelling():
+    a = records.make_record_id("1", "[[1, 2], []]", '{"kind": "llvm", "mcpu": "znver4"}')
+    b = records.make_record_id("1", "[[1,2],[]]", '{"mcpu":"znver4","kind":"llvm"}')
+    c = records.make_record_id("2", "[[1,2],[]]", '{"mcpu":"znver4","kind":"llvm"}')
+    assert a == b != c
+    assert json.loads(records.canonical_json('{"b":1,"a":2}')) == {"a": 2, "b": 1}

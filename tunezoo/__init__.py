@@ -1,0 +1,3 @@
+"""tunezoo: tuning-record datasets and pretrained cost models for TVM MetaSchedule."""
+
+__version__ = "0.1.0"

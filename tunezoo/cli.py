@@ -1,0 +1,269 @@
+"""The ``tunezoo`` command line: a thin layer over the library's modules.
+
+Each subcommand parses its arguments and calls one library function; what it prints is
+for people (``--json`` where a script wants the figures). Errors the user can fix are
+printed as one line naming what to do, with exit status 2, and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tunezoo.records import RecordsError
+from tunezoo.targets import UnknownTargetError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from tunezoo.targets import detect_target, get_target, list_targets  # noqa: PLC0415
+
+    local = detect_target()
+    rows = []
+    for key in list_targets():
+        spec = get_target(key)
+        tvm_target = spec.tvm_tag or json.dumps(spec.tvm_target_dict())
+        rows.append(
+            {
+                "key": key,
+                "family": spec.family,
+                "tvm": tvm_target,
+                "description": spec.description,
+                "this_machine": key == local,
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return 0
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        mark = "*" if r["this_machine"] else " "
+        print(f"{mark} {r['key']:<{width}}  {r['family']:<10}  {r['description']}")
+    print(f"\n* this machine: {local}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def cmd_records_info(args: argparse.Namespace) -> int:
+    from tunezoo.records import info  # noqa: PLC0415
+
+    summary = info(args.path)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"dataset   {summary['path']}")
+    print(
+        f"records   {summary['records']}  (failed: {sum(summary['failed'].values())}"
+        f" {summary['failed'] or ''}; duplicate ids: {summary['duplicate_record_ids']})"
+    )
+    print(f"workloads {summary['workloads']}  (with records: {summary['workloads_with_records']})")
+    print(f"targets   {summary['targets']}")
+    print(f"splits    {summary['splits']}  (records per split, by workload hash)")
+    print(f"sampling  {summary['sampling']}")
+    rpw = summary["records_per_workload"]
+    print(f"per workload: min {rpw['min']}, median {rpw['median']}, max {rpw['max']}")
+    print(f"models    {len(summary['models'])}")
+    for model, count in summary["models"].items():
+        print(f"  {model:<28} {count} records")
+    return 0
+
+
+def cmd_records_validate(args: argparse.Namespace) -> int:
+    from tunezoo.records import validate  # noqa: PLC0415
+
+    problems = validate(args.path)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.path}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: valid")
+    return 0
+
+
+def cmd_records_merge(args: argparse.Namespace) -> int:
+    from tunezoo.records import merge  # noqa: PLC0415
+
+    _print_json(merge(args.sources, args.out, force=args.force))
+    return 0
+
+
+def cmd_records_import(args: argparse.Namespace) -> int:
+    from tunezoo.convert import import_database  # noqa: PLC0415
+    from tunezoo.targets import get_target  # noqa: PLC0415
+
+    get_target(args.target)  # unknown keys fail before any work
+    report = import_database(
+        args.db_dir,
+        args.out,
+        target_key=args.target,
+        source=args.source,
+        contributor=args.contributor,
+        license=args.license,
+        check_traces=not args.no_check,
+        force=args.force,
+    )
+    _print_json(report.summary())
+    if report.rejected:
+        print(
+            f"{len(report.rejected)} line(s) refused; reasons in {report.rejected_file}",
+            file=sys.stderr,
+        )
+    if report.records == 0:
+        print(f"nothing imported from {args.db_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_records_export(args: argparse.Namespace) -> int:
+    from tunezoo.convert import export_database  # noqa: PLC0415
+
+    _print_json(export_database(args.path, args.out, force=args.force, target_key=args.target))
+    return 0
+
+
+# ----------------------------------------------------------------------------- collect
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from dataset_builders.collect import (  # noqa: PLC0415
+        RPCSettings,
+        collect_tasks,
+        interleave_by_model,
+        summary_text,
+    )
+    from dataset_builders.sampling import SamplingPlan  # noqa: PLC0415
+    from dataset_builders.tasks import extract_zoo  # noqa: PLC0415
+    from tunezoo.measure import MeasureSettings  # noqa: PLC0415
+    from tunezoo.targets import get_target  # noqa: PLC0415
+
+    spec = get_target(args.target)
+    n_random = args.candidates // 2 if args.random is None else args.random
+    plan = SamplingPlan(
+        n_random=n_random,
+        n_evolutionary=args.candidates - n_random,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    settings = MeasureSettings(
+        number=args.number,
+        repeat=args.repeat,
+        min_repeat_ms=args.min_repeat_ms,
+        runner="rpc" if args.rpc_tracker else "local",
+        cpu_affinity=args.cpu_affinity,
+    )
+    rpc = None
+    if args.rpc_tracker:
+        host, _, port = args.rpc_tracker.rpartition(":")
+        rpc = RPCSettings(host or "127.0.0.1", int(port), args.rpc_key)
+    target = spec.tvm_target(num_cores=args.num_cores)
+    tasks = interleave_by_model(extract_zoo(args.models.split(","), target))
+    print(f"{len(tasks)} distinct workloads from {args.models}", file=sys.stderr)
+    summary = collect_tasks(
+        tasks,
+        target_key=args.target,
+        out_dir=args.out,
+        plan=plan,
+        settings=settings,
+        num_cores=args.num_cores,
+        rpc=rpc,
+        max_tasks=args.max_tasks,
+        contributor=args.contributor,
+    )
+    print(summary_text(summary))
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tunezoo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("targets", help="list target keys and detect this machine's")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_targets)
+
+    rec = sub.add_parser("records", help="inspect, validate, merge, import, export records")
+    rsub = rec.add_subparsers(dest="records_command", required=True)
+    p = rsub.add_parser("info", help="counts per target, workload, model; failures")
+    p.add_argument(
+        "path", nargs="?", default=None, help="dataset directory (default: the bundled sample)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_records_info)
+    p = rsub.add_parser("validate", help="report every problem in a dataset at once")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_records_validate)
+    p = rsub.add_parser("merge", help="merge datasets, deduplicating by record id")
+    p.add_argument("sources", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_records_merge)
+    p = rsub.add_parser("import", help="MetaSchedule JSON database -> Parquet shards")
+    p.add_argument("db_dir")
+    p.add_argument("--target", required=True, help="target key, e.g. llvm-znver4")
+    p.add_argument("--out", required=True)
+    p.add_argument("--source", default=None, help="provenance (default: the path)")
+    p.add_argument("--contributor", default=None)
+    p.add_argument("--license", default=None)
+    p.add_argument("--no-check", action="store_true", help="skip replaying traces")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_records_import)
+    p = rsub.add_parser("export", help="Parquet shards -> MetaSchedule JSON database")
+    p.add_argument("path")
+    p.add_argument("--out", required=True)
+    p.add_argument("--target", default=None)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_records_export)
+
+    p = sub.add_parser("collect", help="measure candidates of zoo models (resumable)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--models", required=True, help="comma-separated zoo model names")
+    p.add_argument("--candidates", type=int, default=128, help="per task")
+    p.add_argument("--random", type=int, default=None, help="random samples (default half)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-cores", type=int, default=1)
+    p.add_argument("--number", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--min-repeat-ms", type=int, default=40)
+    p.add_argument("--cpu-affinity", default=None, help="recorded, e.g. '1' under taskset -c 1")
+    p.add_argument("--rpc-tracker", default=None, help="HOST:PORT of a TVM RPC tracker")
+    p.add_argument("--rpc-key", default="tunezoo")
+    p.add_argument("--max-tasks", type=int, default=None)
+    p.add_argument("--contributor", default=None)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_collect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "path", "x") is None:
+        args.path = str(bundled_sample())
+    try:
+        return int(args.func(args) or 0)
+    except (UnknownTargetError, RecordsError, FileExistsError, FileNotFoundError) as exc:
+        print(f"tunezoo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def bundled_sample() -> Path:
+    """The small sample dataset that ships inside the package."""
+    return Path(__file__).parent / "samples" / "llvm-znver4"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
