@@ -1,0 +1,121 @@
+"""Cards: metadata the Hub reads back, text rendered from cards/ templates."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from tunezoo import cards
+from tunezoo.hub import render_card
+from tunezoo.schema import RECORD_SCHEMA, WORKLOAD_SCHEMA
+
+METRICS = {
+    "test": {"top1_score": 0.91, "top5_score": 0.97, "pairwise_accuracy": 0.83, "kendall_tau": 0.6},
+    "baselines": {"xgb": {"top1_score": 0.88, "kendall_tau": 0.55}, "random": {"top1_score": 0.3}},
+}
+TRAINING = {"repo": "tunezoo/tvm-tuning-records", "config": "cuda-a100", "revision": "f" * 40}
+
+
+def model_spec(**changes) -> cards.CardSpec:
+    args = {
+        "name": "segsum-mlp.cuda-a100",
+        "repo_id": "tunezoo/segsum-mlp.cuda-a100",
+        "kind": "predictor",
+        "target": "cuda-a100",
+        "family": None,
+        "config": {"architecture": "segsum-mlp"},
+        "metrics": METRICS,
+        "feature_version": 3,
+        "training_data": TRAINING,
+    }
+    return cards.model_card_spec(**{**args, **changes})
+
+
+def test_model_card_metadata_and_text():
+    text = render_card(model_spec())
+    card = ModelCard(text)  # parsed back the way the Hub does
+    assert card.data.library_name == "tunezoo"
+    assert "target:cuda-a100" in card.data.tags and card.data.datasets == [TRAINING["repo"]]
+    results = {r.metric_type: r for r in card.data.eval_results}
+    assert set(results) == set(METRICS["test"])
+    assert results["top1_score"].metric_value == 0.91
+    assert results["top1_score"].dataset_config == "cuda-a100"
+    assert results["top1_score"].dataset_split == "test"
+    assert results["top1_score"].dataset_revision == TRAINING["revision"]
+    assert "| xgb | 0.8800 | - | - | 0.5500 |" in text  # baselines stay out of eval_results
+    assert TRAINING["revision"] in text and "Feature version: `3`" in text
+    assert "Intended target: `cuda-a100`" in text
+
+
+def test_meta_init_card_names_the_family():
+    spec = model_spec(
+        name="segsum-mlp.meta-cuda",
+        repo_id="tunezoo/segsum-mlp.meta-cuda",
+        kind="meta-init",
+        target=None,
+        family="cuda",
+        metrics={},
+        training_data=None,
+    )
+    text = render_card(spec)
+    card = ModelCard(text)
+    assert card.data.eval_results is None and "family:cuda" in card.data.tags
+    assert "Intended family: `cuda`" in text and "No evaluation was recorded" in text
+
+
+def test_bad_metrics_are_refused():
+    with pytest.raises(ValueError, match="unknown metric 'acc'"):
+        model_spec(metrics={"test": {"acc": 0.5}})
+
+
+def test_dataset_configs_list_only_present_splits():
+    files = [
+        "README.md",
+        "cuda-a100/info.json",
+        "cuda-a100/records/train-aa.parquet",
+        "cuda-a100/records/test-aa.parquet",
+        "cuda-a100/workloads/aa.parquet",
+        "llvm-znver4/records/validation-bb.parquet",
+    ]
+    assert cards.dataset_configs(files) == [
+        {
+            "config_name": "cuda-a100",
+            "data_files": [
+                {"split": "train", "path": "cuda-a100/records/train-*.parquet"},
+                {"split": "test", "path": "cuda-a100/records/test-*.parquet"},
+            ],
+        },
+        {
+            "config_name": "llvm-znver4",
+            "data_files": [
+                {"split": "validation", "path": "llvm-znver4/records/validation-*.parquet"}
+            ],
+        },
+    ]
+
+
+def test_dataset_card_has_configs_counts_and_schema():
+    info = {
+        "records": 1234,
+        "workloads": 7,
+        "splits": {"train": 1000, "validation": 100, "test": 134},
+        "failed": {"build": 3, "run": 1},
+        "models": {"resnet18": 900, "vit_tiny": 334},
+    }
+    targets = {
+        "cuda-a100": {"info": info, "collection": {"runner": "rpc", "trials_per_task": 256}},
+        "llvm-znver4": {"info": {**info, "records": 10}},
+    }
+    files = [f"{t}/records/{s}-x.parquet" for t in targets for s in ("train", "test")]
+    spec = cards.dataset_card_spec(
+        repo_id="tunezoo/tvm-tuning-records", files=files, targets=targets
+    )
+    text = render_card(spec)
+    card = DatasetCard(text)
+    assert [c["config_name"] for c in card.data.configs] == ["cuda-a100", "llvm-znver4"]
+    assert card.data.size_categories == ["1K<n<10K"]
+    assert "| `cuda-a100` | 1234 | 7 | 1000 | 100 | 134 | 4 | resnet18, vit_tiny |" in text
+    assert "runner: `rpc`; trials_per_task: `256`" in text
+    assert "`llvm-znver4`: not recorded" in text
+    for field in (*RECORD_SCHEMA, *WORKLOAD_SCHEMA):
+        assert f"| `{field.name}` | `{field.type}` |" in text
