@@ -184,6 +184,103 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ train, eval
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tunezoo.experiment import run_training  # noqa: PLC0415
+    from tunezoo.training import TrainConfig  # noqa: PLC0415
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        loss=args.loss,
+        seed=args.seed,
+        patience=args.patience,
+        threads=args.threads,
+    )
+    metrics = run_training(
+        args.dataset,
+        args.out,
+        target_key=args.target,
+        archs=tuple(args.arch.split(",")),
+        config=config,
+        baselines=tuple(b for b in args.baselines.split(",") if b),
+        workers=args.workers,
+    )
+    print(f"saved {metrics['arch']} predictor and metrics.json to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tunezoo.experiment import run_evaluation  # noqa: PLC0415
+
+    metrics = run_evaluation(args.predictor, args.dataset, workers=args.workers)
+    _print_json(metrics)
+    if args.compare:
+        stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
+        worst = max(
+            abs(metrics[p][k] - stored[p][k])
+            for p in metrics
+            for k in metrics[p]
+            if isinstance(metrics[p][k], float) and k in stored.get(p, {})
+        )
+        print(f"largest difference from the stored metrics.json: {worst:.2e}")
+        return 0 if worst < 1e-4 else 1
+    return 0
+
+
+# ------------------------------------------------------------------------------- hub
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    import shutil  # noqa: PLC0415
+
+    from tunezoo import catalog, hub  # noqa: PLC0415
+
+    name, revision = catalog.split_revision(args.name)
+    kind = "dataset" if args.dataset else "predictor"
+    artifact = catalog.resolve(name, kind=kind)
+    path = hub.download_artifact(
+        artifact,
+        revision=revision or args.revision,
+        local_files_only=args.local_files_only,
+        force_download=args.force_download,
+    )
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and any(out.iterdir()) and not args.force:
+            raise FileExistsError(f"{out} is not empty; pass --force to overwrite")
+        shutil.copytree(path, out, dirs_exist_ok=True)
+        path = out
+    print(f"{artifact.name} ({artifact.kind}) -> {path}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from tunezoo import hub  # noqa: PLC0415
+
+    if args.kind == "model":
+        result = hub.publish_model(args.path, args.name, org=args.org)
+    else:
+        result = hub.publish_dataset(args.path, args.target, org=args.org)
+    print(f"published {result.artifact.name} at {result.commit}: {result.commit_url}")
+    print(f"catalog updated: {result.catalog_path}")
+    return 0
+
+
+def cmd_contribute(args: argparse.Namespace) -> int:
+    from tunezoo import hub  # noqa: PLC0415
+    from tunezoo.targets import get_target  # noqa: PLC0415
+
+    get_target(args.target)
+    result = hub.contribute(args.path, args.target, org=args.org, contributor=args.contributor)
+    print(result.message)
+    if result.pr_url:
+        print(f"pull request: {result.pr_url}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -246,6 +343,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contributor", default=None)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("train", help="train predictors and XGBoost baselines on a dataset")
+    p.add_argument("--dataset", required=True, help="dataset directory, e.g. data/llvm-znver4")
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True, help="artifact directory")
+    p.add_argument("--arch", default="segsum-mlp,store-attention")
+    p.add_argument("--baselines", default="xgb-packsum,xgb-rank")
+    p.add_argument("--loss", default="lambdarank", choices=["lambdarank", "pairwise"])
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="recompute a predictor's metrics from the data")
+    p.add_argument("predictor", help="predictor directory (config.json + model.safetensors)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare with the predictor's metrics.json; exit 1 if they differ",
+    )
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("download", help="fetch a predictor or dataset config (pinned, checked)")
+    p.add_argument("name", help="artifact name[@revision] or a target key")
+    p.add_argument("--dataset", action="store_true", help="the target's dataset config")
+    p.add_argument("--revision", default=None)
+    p.add_argument("--out", default=None, help="copy the files to this directory")
+    p.add_argument("--local-files-only", action="store_true")
+    p.add_argument("--force-download", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("publish", help="maintainers: push a model or dataset config")
+    p.add_argument("kind", choices=["model", "dataset"])
+    p.add_argument("path", help="artifact directory or dataset directory")
+    p.add_argument("--name", help="artifact name, e.g. segsum-mlp.llvm-znver4 (models)")
+    p.add_argument("--target", help="target key (datasets)")
+    p.add_argument("--org", default=None)
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("contribute", help="open a pull request with your tuning records")
+    p.add_argument("path", help="MetaSchedule work_dir or a directory of tunezoo shards")
+    p.add_argument("--target", required=True)
+    p.add_argument("--contributor", default=None)
+    p.add_argument("--org", default=None)
+    p.set_defaults(func=cmd_contribute)
     return parser
 
 
@@ -255,9 +403,36 @@ def main(argv: list[str] | None = None) -> int:
         args.path = str(bundled_sample())
     try:
         return int(args.func(args) or 0)
-    except (UnknownTargetError, RecordsError, FileExistsError, FileNotFoundError) as exc:
+    except _user_errors() as exc:
         print(f"tunezoo: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors the user can act on: one line, no traceback."""
+    errors: list[type[BaseException]] = [
+        UnknownTargetError,
+        RecordsError,
+        FileExistsError,
+        FileNotFoundError,
+    ]
+    if "tunezoo.hub" in sys.modules:
+        from tunezoo.hub import HubError  # noqa: PLC0415
+
+        errors.append(HubError)
+    if "tunezoo.catalog" in sys.modules:
+        from tunezoo.catalog import CatalogError, UnknownArtifactError  # noqa: PLC0415
+
+        errors += [CatalogError, UnknownArtifactError]
+    if "tunezoo.contribute" in sys.modules:
+        from tunezoo.contribute import ContributionError  # noqa: PLC0415
+
+        errors.append(ContributionError)
+    if "tunezoo.predictor" in sys.modules:
+        from tunezoo.predictor import PredictorFormatError  # noqa: PLC0415
+
+        errors.append(PredictorFormatError)
+    return tuple(errors)
 
 
 def bundled_sample() -> Path:

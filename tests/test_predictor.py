@@ -1,0 +1,187 @@
+"""Features from real records, the model architectures, and the predictor artifact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from tunezoo.evaluate import evaluate_ranking
+from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, ExtractionStats, extract_features
+from tunezoo.models import ARCHITECTURES, UnknownArchitectureError, build_model
+from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
+from tunezoo.records import read_records, read_workloads
+from tunezoo.training import RankingData, TrainConfig, ranking_data_from_tables, train_predictor
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "llvm-znver4"
+
+
+def test_features_of_real_records_are_cached(imported_dataset, tmp_path):
+    records, workloads = read_records(imported_dataset), read_workloads(imported_dataset)
+    first = ExtractionStats()
+    fs, mask = extract_features(records, workloads, cache_dir=tmp_path, stats=first, progress=False)
+    assert mask.all() and len(fs) == records.num_rows
+    assert fs.values.shape[1] == PER_STORE_DIM and fs.feature_version == FEATURE_VERSION
+    assert (fs.stores_per_record() >= 1).all()
+    assert np.isfinite(fs.values).all()
+    assert first.computed == records.num_rows and first.from_cache == 0
+    again = ExtractionStats()
+    fs2, _ = extract_features(records, workloads, cache_dir=tmp_path, stats=again, progress=False)
+    assert again.from_cache == records.num_rows and again.computed == 0
+    assert np.array_equal(fs.values, fs2.values)
+    # different schedules of one workload get different features
+    matmul = [i for i, w in enumerate(fs.workload_ids) if w == fs.workload_ids[0]]
+    assert len({fs.record(i).tobytes() for i in matmul}) > 1
+
+
+def test_a_trace_that_no_longer_replays_gets_no_features(imported_dataset, tmp_path):
+    records, workloads = read_records(imported_dataset), read_workloads(imported_dataset)
+    traces = records.column("trace").to_pylist()
+    traces[0] = traces[0].replace('["C","main"]', '["missing","main"]', 1)
+    broken = records.set_column(records.schema.get_field_index("trace"), "trace", pa.array(traces))
+    fs, mask = extract_features(broken, workloads, cache_dir=tmp_path, progress=False)
+    assert not mask[0] and mask[1:].all()
+    assert len(fs) == records.num_rows - 1
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_architectures_score_variable_store_counts(arch):
+    torch.manual_seed(0)
+    model = build_model(arch, {"in_dim": 8})
+    values = torch.randn(9, 8)
+    segments = torch.tensor([0, 0, 1, 2, 2, 2, 2, 3, 3])
+    scores = model(values, segments, 4)
+    assert scores.shape == (4,)
+    # a candidate's score does not depend on the other candidates in the batch
+    alone = model(values[2:7], torch.tensor([0, 1, 1, 1, 1]), 2)
+    assert torch.allclose(alone, scores[1:3], atol=1e-5)
+
+
+def test_unknown_architecture_and_config_fields_are_refused():
+    with pytest.raises(UnknownArchitectureError, match="known: segsum-mlp"):
+        build_model("resnet")
+    with pytest.raises(ValueError, match="unknown config fields"):
+        build_model("segsum-mlp", {"hiden": 3})
+
+
+def _tiny_predictor(arch: str) -> Predictor:
+    torch.manual_seed(1)
+    model = build_model(arch, {})
+    return Predictor(
+        model,
+        torch.randn(PER_STORE_DIM),
+        torch.rand(PER_STORE_DIM) + 0.5,
+        "llvm-znver4",
+        metadata={"note": "test"},
+    )
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_save_load_round_trip_is_bit_for_bit(arch, tmp_path):
+    predictor = _tiny_predictor(arch)
+    shas = predictor.save(tmp_path)
+    assert set(shas) == {"config.json", "model.safetensors"}
+    loaded = Predictor.load(tmp_path)
+    for (k, a), (k2, b) in zip(
+        predictor.model.state_dict().items(), loaded.model.state_dict().items(), strict=True
+    ):
+        assert k == k2 and torch.equal(a, b)
+    assert torch.equal(predictor.mean, loaded.mean) and torch.equal(predictor.std, loaded.std)
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(n, PER_STORE_DIM)).astype(np.float32) for n in (1, 3, 2, 7)]
+    assert np.array_equal(predictor.score_matrices(mats), loaded.score_matrices(mats))
+    assert loaded.metadata == {"note": "test"}
+
+
+def test_load_refuses_other_feature_versions_and_bad_weights(tmp_path):
+    predictor = _tiny_predictor("segsum-mlp")
+    predictor.save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["feature_version"] = "per-store-172.tvm-0.19"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FeatureVersionError, match="per-store-172.tvm-0.19"):
+        Predictor.load(tmp_path)
+    config["feature_version"] = FEATURE_VERSION
+    config["arch_config"]["hidden"] = 64
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PredictorFormatError, match="do not fit segsum-mlp"):
+        Predictor.load(tmp_path)
+    config["arch_config"]["hidden"] = 256
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tensors = load_file(tmp_path / "model.safetensors")
+    del tensors["normalizer.std"]
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(PredictorFormatError, match="normalizer.std"):
+        Predictor.load(tmp_path)
+    with pytest.raises(PredictorFormatError, match="missing"):
+        Predictor.load(tmp_path / "nowhere")
+
+
+def _committed_subset(n_workloads: int) -> tuple[pa.Table, pa.Table]:
+    if not (DATA / "records").exists():
+        pytest.skip(f"{DATA} has no records (the dataset is committed with the repository)")
+    workloads = read_workloads(DATA)
+    records = read_records(DATA)
+    counts = {}
+    for w in records.column("workload_id").to_pylist():
+        counts[w] = counts.get(w, 0) + 1
+    chosen = sorted(w for w, c in counts.items() if c >= 100)[:n_workloads]
+    if len(chosen) < 3:
+        pytest.skip("the committed dataset has fewer than 3 workloads with 100 records")
+    mask = pa.array([w in set(chosen) for w in records.column("workload_id").to_pylist()])
+    return records.filter(mask), workloads
+
+
+def _split_candidates(data: RankingData, seed: int) -> tuple[RankingData, RankingData]:
+    """Half of each workload's candidates to train on, the other half to rank."""
+    rng = np.random.default_rng(seed)
+    halves = ([], [])
+    for m in data.group_members():
+        m = rng.permutation(m)
+        halves[0].append(m[: len(m) // 2])
+        halves[1].append(m[len(m) // 2 :])
+    out = []
+    for part in halves:
+        idx = np.concatenate(part)
+        out.append(
+            RankingData(
+                data.features.subset(idx),
+                data.latencies[idx],
+                data.labels[idx],
+                data.groups[idx],
+                data.group_ids,
+                data.group_weights,
+            )
+        )
+    return out[0], out[1]
+
+
+def test_tiny_training_learns_a_ranking_better_than_random(tmp_path):
+    records, workloads = _committed_subset(6)
+    data = ranking_data_from_tables(records, workloads, cache_dir=tmp_path, progress=False)
+    train, held = _split_candidates(data, seed=0)
+
+    def evaluate(predictor, part):
+        ok = part.successful()
+        metrics = evaluate_ranking(
+            part.latencies[ok], predictor.score(part.features)[ok], part.groups[ok]
+        )
+        return {"selection": metrics["pairwise_accuracy"], **metrics}
+
+    config = TrainConfig(
+        arch="segsum-mlp", epochs=25, patience=25, loss="pairwise", batch_groups=2, threads=1
+    )
+    predictor, _ = train_predictor(
+        train, held, config, target_key="llvm-znver4", evaluate_fn=evaluate, log=lambda _: None
+    )
+    learned = evaluate(predictor, held)
+    rng = np.random.default_rng(0)
+    ok = held.successful()
+    chance = evaluate_ranking(held.latencies[ok], rng.normal(size=int(ok.sum())), held.groups[ok])
+    assert learned["pairwise_accuracy"] > 0.65 > chance["pairwise_accuracy"] + 0.1
+    assert learned["kendall_tau"] > 0.3

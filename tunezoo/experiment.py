@@ -1,0 +1,194 @@
+"""Train, evaluate and compare cost models on one dataset, in one run.
+
+``tunezoo train`` and ``scripts/train_predictor.py`` call :func:`run_training`;
+``tunezoo eval`` calls :func:`run_evaluation`, which recomputes a predictor's metrics
+from the data, so anyone can check the numbers a model card reports.
+
+Evaluation parts are workload-disjoint: ``test`` (hash-bucket test split, minus held-out
+models) and ``heldout`` (every workload of the models in ``splits.HELD_OUT_MODELS``,
+never trained on). Failed candidates are excluded from the metrics (they have no
+latency) but are kept in training with label 0.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
+from tunezoo.features import FEATURE_VERSION, ExtractionStats
+from tunezoo.predictor import Predictor
+from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
+
+PARTS = ("test", "heldout")
+
+
+def score_metrics(scores: np.ndarray, data: RankingData) -> dict:
+    """The ranking metrics of ``scores`` on ``data`` (successful candidates only)."""
+    ok = data.successful()
+    groups = np.array(data.group_ids)[data.groups[ok]]
+    weights = dict(zip(data.group_ids, data.group_weights.tolist(), strict=True))
+    return evaluate_ranking(data.latencies[ok], np.asarray(scores)[ok], groups, weights)
+
+
+def _selection(metrics: dict) -> float:
+    return (metrics["top1_score"] + metrics["avg_peak_score@5"]) / 2
+
+
+def predictor_eval_fn(predictor: Predictor, data: RankingData) -> dict:
+    metrics = score_metrics(predictor.score(data.features), data)
+    return {
+        "top1_score": metrics["top1_score"],
+        "top5_score": metrics["top5_score"],
+        "avg_peak_score@5": metrics["avg_peak_score@5"],
+        "pairwise_accuracy": metrics["pairwise_accuracy"],
+        "selection": _selection(metrics),
+    }
+
+
+def load_parts(
+    dataset_dir: str | Path,
+    parts: tuple[str, ...],
+    *,
+    workers: int,
+    cache_dir: str | Path | None,
+    log=print,
+) -> dict[str, RankingData]:
+    out = {}
+    for part in parts:
+        stats = ExtractionStats()
+        out[part] = load_ranking_data(
+            dataset_dir, part, workers=workers, cache_dir=cache_dir, stats=stats
+        )
+        log(
+            f"{part}: {len(out[part].group_ids)} workloads, {len(out[part])} candidates "
+            f"(features: {stats.computed} computed at {stats.records_per_second():.0f} rec/s,"
+            f" {stats.from_cache} cached, {stats.failed} failed)"
+        )
+    return out
+
+
+def run_training(
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    target_key: str,
+    archs: tuple[str, ...] = ("segsum-mlp", "store-attention"),
+    config: TrainConfig | None = None,
+    baselines: tuple[str, ...] = ("xgb-packsum", "xgb-rank"),
+    workers: int = 2,
+    cache_dir: str | Path | None = None,
+    log=print,
+) -> dict:
+    """Train every architecture and baseline on ``train``, select on ``validation``,
+    report ``test`` and ``heldout``; save the best architecture as the predictor."""
+    from tunezoo.baselines import train_xgb  # noqa: PLC0415
+
+    config = config or TrainConfig()
+    t0 = time.time()
+    data = load_parts(
+        dataset_dir, ("train", "validation", *PARTS), workers=workers, cache_dir=cache_dir, log=log
+    )
+    results: dict[str, dict] = {}
+    predictors: dict[str, Predictor] = {}
+    for arch in archs:
+        cfg = TrainConfig(**{**asdict(config), "arch": arch})
+        log(f"--- training {arch}")
+        predictor, info = train_predictor(
+            data["train"],
+            data["validation"],
+            cfg,
+            target_key=target_key,
+            evaluate_fn=predictor_eval_fn,
+            log=log,
+        )
+        predictors[arch] = predictor
+        results[arch] = {
+            "validation": score_metrics(
+                predictor.score(data["validation"].features), data["validation"]
+            ),
+            **{
+                p: score_metrics(predictor.score(data[p].features), data[p])
+                for p in PARTS
+                if len(data[p])
+            },
+            "best_epoch": info["best_epoch"],
+            "train_seconds": predictor.metadata["train_seconds"],
+        }
+    for name in baselines:
+        log(f"--- training baseline {name}")
+        t1 = time.time()
+        model = train_xgb(
+            name, data["train"], data["validation"], seed=config.seed, threads=config.threads
+        )
+        results[name] = {
+            "validation": score_metrics(
+                model.score(data["validation"].features), data["validation"]
+            ),
+            **{
+                p: score_metrics(model.score(data[p].features), data[p])
+                for p in PARTS
+                if len(data[p])
+            },
+            "train_seconds": round(time.time() - t1, 1),
+        }
+    best_arch = max(archs, key=lambda a: _selection(results[a]["validation"]))
+    best = predictors[best_arch]
+    metrics = {
+        "target_key": target_key,
+        "arch": best_arch,
+        "feature_version": FEATURE_VERSION,
+        "dataset": str(dataset_dir),
+        "data_counts": {
+            p: {"workloads": len(d.group_ids), "candidates": len(d)} for p, d in data.items()
+        },
+        **{p: results[best_arch][p] for p in ("validation", *PARTS) if p in results[best_arch]},
+        "models": results,
+        "baselines": {b: results[b] for b in baselines},
+        "averaging": METRICS_DOC,
+        "machine": platform.processor() or platform.machine(),
+        "seconds": round(time.time() - t0, 1),
+    }
+    out = Path(out_dir)
+    shas = best.save(out)
+    metrics["files_sha256"] = shas
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable) + "\n")
+    log(comparison_table(metrics))
+    return metrics
+
+
+def run_evaluation(
+    predictor_dir: str | Path,
+    dataset_dir: str | Path,
+    *,
+    workers: int = 2,
+    cache_dir: str | Path | None = None,
+    log=print,
+) -> dict:
+    """Recompute a predictor's metrics on the test and held-out parts of a dataset."""
+    predictor = Predictor.load(predictor_dir)
+    data = load_parts(dataset_dir, PARTS, workers=workers, cache_dir=cache_dir, log=log)
+    return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
+
+
+def comparison_table(metrics: dict) -> str:
+    """A markdown table: every model and baseline on every evaluation part."""
+    cols = ["top1_score", "top5_score", "avg_peak_score@5", "pairwise_accuracy", "kendall_tau"]
+    lines = ["| model | part | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for name, res in metrics["models"].items():
+        for part in ("validation", *PARTS):
+            if part in res:
+                vals = " | ".join(f"{res[part][c]:.4f}" for c in cols)
+                lines.append(f"| {name} | {part} | {vals} |")
+    return "\n".join(lines)
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(type(obj))

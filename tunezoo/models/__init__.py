@@ -1,0 +1,43 @@
+"""Cost-model architectures, one module each, in one explicit table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from tunezoo.models.base import StoreSetModel
+from tunezoo.models.segsum_mlp import SegSumMLP, SegSumMLPConfig
+from tunezoo.models.store_attention import StoreAttention, StoreAttentionConfig
+
+ARCHITECTURES: dict[str, tuple[type[StoreSetModel], type]] = {
+    "segsum-mlp": (SegSumMLP, SegSumMLPConfig),
+    "store-attention": (StoreAttention, StoreAttentionConfig),
+}
+
+
+class UnknownArchitectureError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def build_model(arch: str, config: dict[str, Any] | None = None) -> StoreSetModel:
+    """Instantiate an architecture from its name and a plain-dict config."""
+    if arch not in ARCHITECTURES:
+        raise UnknownArchitectureError(
+            f"Unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    cls, config_cls = ARCHITECTURES[arch]
+    fields = set(config_cls.__dataclass_fields__)
+    unknown = set(config or {}) - fields
+    if unknown:
+        raise ValueError(
+            f"{arch}: unknown config fields {sorted(unknown)}; known: {sorted(fields)}"
+        )
+    return cls(config_cls(**(config or {})))
+
+
+def model_config(model: StoreSetModel) -> dict[str, Any]:
+    return asdict(model.config)
+
+
+__all__ = ["ARCHITECTURES", "StoreSetModel", "build_model", "model_config"]

@@ -1,0 +1,194 @@
+"""A trained cost model with its feature normalisation: ``config.json`` + ``model.safetensors``.
+
+The normalisation (per-feature mean and standard deviation of the training stores) is part
+of the artifact and fixed at training time. TVM's in-tree MLP model rescales by the maximum
+of each prediction batch and does not save it, so the same candidate scores differently
+depending on its neighbours; a tunezoo predictor gives one candidate one score.
+
+Loading is strict: unknown architecture, another feature version, missing or unexpected
+tensors are refused with a message that says what to do. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, FeatureSet
+from tunezoo.models import build_model, model_config
+from tunezoo.models.base import StoreSetModel
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+class PredictorFormatError(ValueError):
+    """An artifact that is not a usable tunezoo predictor; the message says why."""
+
+
+class FeatureVersionError(PredictorFormatError):
+    """The predictor was trained on features of another version."""
+
+
+@dataclass
+class Predictor:
+    model: StoreSetModel
+    mean: torch.Tensor  # (PER_STORE_DIM,)
+    std: torch.Tensor  # (PER_STORE_DIM,)
+    target_key: str
+    feature_version: str = FEATURE_VERSION
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return self.model.arch
+
+    # ------------------------------------------------------------------- scoring
+
+    def _normalize(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.mean) / self.std
+
+    def forward_packed(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Differentiable scores of packed candidates (used by training and adaptation)."""
+        n = offsets.numel() - 1
+        counts = offsets[1:] - offsets[:-1]
+        segment_ids = torch.repeat_interleave(torch.arange(n), counts)
+        return self.model(self._normalize(values), segment_ids, n)
+
+    @torch.no_grad()
+    def score_packed(
+        self, values: np.ndarray, offsets: np.ndarray, chunk: int = 16384
+    ) -> np.ndarray:
+        """Scores (higher = predicted faster) for packed features, in chunks of candidates."""
+        if values.ndim != 2 or values.shape[1] != PER_STORE_DIM:
+            raise ValueError(f"features must be (stores, {PER_STORE_DIM}), got {values.shape}")
+        self.model.eval()
+        n = len(offsets) - 1
+        out = np.empty(n, dtype=np.float32)
+        v = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        o = torch.from_numpy(np.asarray(offsets, dtype=np.int64))
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            part = o[start : stop + 1]
+            scores = self.forward_packed(v[part[0] : part[-1]], part - part[0])
+            out[start:stop] = scores.numpy()
+        return out
+
+    def score(self, features: FeatureSet) -> np.ndarray:
+        if features.feature_version != self.feature_version:
+            raise FeatureVersionError(
+                f"features are {features.feature_version!r}, this predictor was trained on "
+                f"{self.feature_version!r}"
+            )
+        return self.score_packed(features.values, features.offsets)
+
+    def score_matrices(self, mats: list[np.ndarray]) -> np.ndarray:
+        """Scores for a list of per-candidate (stores, dim) matrices."""
+        if not mats:
+            return np.zeros(0, dtype=np.float32)
+        counts = np.array([len(m) for m in mats], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        return self.score_packed(np.concatenate(mats).astype(np.float32), offsets)
+
+    # ----------------------------------------------------------------- persistence
+
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "tunezoo_predictor_format": FORMAT_VERSION,
+            "arch": self.arch,
+            "arch_config": model_config(self.model),
+            "feature_version": self.feature_version,
+            "feature_dim": PER_STORE_DIM,
+            "target_key": self.target_key,
+            "score": "higher is faster; trained on normalised throughput per workload",
+            "metadata": self.metadata,
+        }
+
+    def save(self, directory: str | Path) -> dict[str, str]:
+        """Write the artifact; returns {file name: sha256}."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            f"model.{k}": v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()
+        }
+        tensors["normalizer.mean"] = self.mean.contiguous()
+        tensors["normalizer.std"] = self.std.contiguous()
+        save_file(tensors, out / WEIGHTS_FILE, metadata={"format": "pt", "arch": self.arch})
+        (out / CONFIG_FILE).write_text(
+            json.dumps(self.config_dict(), indent=2, sort_keys=True) + "\n"
+        )
+        return {name: sha256_file(out / name) for name in (CONFIG_FILE, WEIGHTS_FILE)}
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, *, feature_version: str | None = FEATURE_VERSION
+    ) -> Predictor:
+        """Load strictly. ``feature_version=None`` skips the version check (inspection only)."""
+        path = Path(directory)
+        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+        for p in (config_path, weights_path):
+            if not p.exists():
+                raise PredictorFormatError(f"{p} is missing: not a tunezoo predictor directory")
+        try:
+            config = json.loads(config_path.read_text())
+        except ValueError as exc:
+            raise PredictorFormatError(f"{config_path}: invalid JSON ({exc})") from exc
+        if config.get("tunezoo_predictor_format") != FORMAT_VERSION:
+            raise PredictorFormatError(
+                f"{config_path}: format {config.get('tunezoo_predictor_format')!r}, expected "
+                f"{FORMAT_VERSION}; upgrade tunezoo"
+            )
+        if feature_version is not None and config.get("feature_version") != feature_version:
+            raise FeatureVersionError(
+                f"{path} was trained on features {config.get('feature_version')!r}, but this "
+                f"tunezoo computes {feature_version!r}; use a predictor trained for this "
+                "version (tunezoo download) or retrain it (tunezoo train)"
+            )
+        try:
+            model = build_model(config["arch"], config["arch_config"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PredictorFormatError(f"{config_path}: {exc}") from exc
+        tensors = load_file(weights_path)
+        state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise PredictorFormatError(
+                f"{weights_path}: weights do not fit {config['arch']} ({str(exc).splitlines()[0]})"
+            ) from exc
+        for key in ("normalizer.mean", "normalizer.std"):
+            if key not in tensors:
+                raise PredictorFormatError(f"{weights_path}: no {key} tensor")
+        model.eval()
+        return cls(
+            model,
+            tensors["normalizer.mean"],
+            tensors["normalizer.std"],
+            config["target_key"],
+            config["feature_version"],
+            config.get("metadata", {}),
+        )
+
+
+def fit_normalizer(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std of training stores; constant features get std 1."""
+    mean = values.mean(axis=0)
+    std = values.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
