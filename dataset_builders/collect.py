@@ -49,6 +49,61 @@ class CollectSummary:
         return self.records / self.seconds * 3600 if self.seconds else 0.0
 
 
+def load_or_extract_tasks(models: list[str], target, cache_dir: Path) -> list:
+    """Zoo tasks for ``models``, cached as a workloads table (extraction takes minutes).
+
+    The cache is keyed by the model list and the target; it is derived data (git-ignored)
+    and is checked on load: every cached module must hash to its stored workload id.
+    """
+    import hashlib  # noqa: PLC0415
+
+    import pyarrow.parquet as pq  # noqa: PLC0415
+    import tvm  # noqa: PLC0415
+
+    from dataset_builders.tasks import Task, extract_zoo  # noqa: PLC0415
+    from tunezoo.workloads import workload_id  # noqa: PLC0415
+
+    key = hashlib.sha256(json.dumps([models, str(target)]).encode()).hexdigest()[:12]
+    path = cache_dir / f"tasks-{key}.parquet"
+    if path.exists():
+        rows = pq.read_table(path).to_pylist()
+        tasks = []
+        for r in rows:
+            mod = tvm.ir.load_json(r["mod_json"])
+            if workload_id(mod) != r["workload_id"]:
+                break  # stale cache (another TVM?): extract again
+            sources = tuple((m["model"], m["weight"]) for m in r["models"])
+            tasks.append(
+                Task(
+                    r["name"],
+                    mod,
+                    sum(w for _, w in sources),
+                    sources[0][0],
+                    r["workload_id"],
+                    r["flops"] or 0.0,
+                    sources,
+                )
+            )
+        else:
+            return tasks
+    tasks = extract_zoo(models, target)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(
+        [
+            {
+                "workload_id": t.workload_id,
+                "name": t.name,
+                "mod_json": tvm.ir.save_json(t.mod),
+                "flops": float(t.flops),
+                "models": [{"model": m, "weight": w} for m, w in t.sources],
+            }
+            for t in tasks
+        ]
+    )
+    pq.write_table(table, path)
+    return tasks
+
+
 def interleave_by_model(tasks: Sequence) -> list:
     """Round-robin over source models, so a partial collection covers many networks."""
     queues: dict[str, list] = {}

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-b1}
-models_b1="resnet18,mobilenet_v2,bert_tiny,gpt2_block,llama_block,efficientnet_b0,vgg11,densenet_small,resnet50,mobilenet_v3_small,vit_tiny,mlp_mixer_s,squeezenet1_0,bert_base_layer,lstm_cell,resnet34,bert_tiny_s64,bert_tiny_s256,lstm"
+models_b1="resnet18,mobilenet_v2,bert_tiny,gpt2_block,llama_block,efficientnet_b0,vgg11,densenet121,resnet50,mobilenet_v3_small,vit_tiny,mlp_mixer_s,squeezenet1_0,bert_base_layer,lstm_cell,resnet34,bert_tiny_s64,bert_tiny_s256,lstm,gru"
 if [ "$phase" = b8 ]; then
   models=$(echo "$models_b1" | sed 's/,/-b8,/g; s/$/-b8/')
 else

@@ -140,10 +140,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
         RPCSettings,
         collect_tasks,
         interleave_by_model,
+        load_or_extract_tasks,
         summary_text,
     )
     from dataset_builders.sampling import SamplingPlan  # noqa: PLC0415
-    from dataset_builders.tasks import extract_zoo  # noqa: PLC0415
     from tunezoo.measure import MeasureSettings  # noqa: PLC0415
     from tunezoo.targets import get_target  # noqa: PLC0415
 
@@ -167,7 +167,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         host, _, port = args.rpc_tracker.rpartition(":")
         rpc = RPCSettings(host or "127.0.0.1", int(port), args.rpc_key)
     target = spec.tvm_target(num_cores=args.num_cores)
-    tasks = interleave_by_model(extract_zoo(args.models.split(","), target))
+    cache = Path(args.out) / ".task-cache"
+    tasks = interleave_by_model(load_or_extract_tasks(args.models.split(","), target, cache))
     print(f"{len(tasks)} distinct workloads from {args.models}", file=sys.stderr)
     summary = collect_tasks(
         tasks,

@@ -1,0 +1,141 @@
+"""Write the datasheet of a measured dataset (data/<target>/README.md) from its records.
+
+Everything in the datasheet is computed from the committed shards: counts, measurement
+settings, machine fingerprint, collection rate and the noise of repeated measurements
+(relative spread of each record's repeats), so it cannot drift from the data.
+
+    python scripts/datasheet.py data/llvm-znver4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tunezoo.records import info, read_records
+
+
+def noise_stats(run_secs: list[list[float]]) -> dict:
+    """Relative spread (max - min) / median and coefficient of variation per record."""
+    spread, cv = [], []
+    for secs in run_secs:
+        a = np.asarray(secs)
+        if len(a) < 2:
+            continue
+        spread.append((a.max() - a.min()) / np.median(a))
+        cv.append(a.std() / a.mean())
+    s, c = np.array(spread), np.array(cv)
+    return {
+        "records_with_repeats": len(s),
+        "spread_median": float(np.median(s)) if len(s) else None,
+        "spread_p90": float(np.percentile(s, 90)) if len(s) else None,
+        "spread_p99": float(np.percentile(s, 99)) if len(s) else None,
+        "cv_median": float(np.median(c)) if len(c) else None,
+        "share_spread_over_10pct": float((s > 0.10).mean()) if len(s) else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    args = parser.parse_args()
+    path = Path(args.dataset)
+    summary = info(path)
+    records = read_records(
+        path,
+        columns=[
+            "run_secs",
+            "error_kind",
+            "measure_settings",
+            "hw_cpu_model",
+            "hw_num_cores",
+            "hw_driver",
+            "tvm_version",
+            "created_at",
+            "target",
+        ],
+    )
+    ok = [
+        r
+        for r, e in zip(
+            records.column("run_secs").to_pylist(),
+            records.column("error_kind").to_pylist(),
+            strict=True,
+        )
+        if e is None
+    ]
+    noise = noise_stats(ok)
+    settings = Counter(records.column("measure_settings").to_pylist()).most_common(1)[0][0]
+    cpu = Counter(records.column("hw_cpu_model").to_pylist()).most_common(1)[0][0]
+    target = Counter(records.column("target").to_pylist()).most_common(1)[0][0]
+    created = records.column("created_at").to_pylist()
+    hours = (max(created) - min(created)).total_seconds() / 3600 if created else 0
+    shard_bytes = sum(p.stat().st_size for p in path.rglob("*.parquet"))
+    stats = {
+        "summary": summary,
+        "noise": noise,
+        "measure_settings": json.loads(settings),
+        "cpu": cpu,
+        "target": target,
+        "span_hours": round(hours, 2),
+        "shard_bytes": shard_bytes,
+    }
+    (path / "datasheet.json").write_text(json.dumps(stats, indent=2, default=str) + "\n")
+    s = settings and json.loads(settings)
+    models = "\n".join(f"| {m} | {c} |" for m, c in summary["models"].items())
+    text = f"""# Datasheet: {path.name}
+
+Measured tuning records for TVM MetaSchedule, collected by `scripts/collect_llvm_znver4.sh`
+(`tunezoo collect`) on the development machine. Raw records only (workload, schedule trace,
+every measured run time, errors); features are derived, never stored. Figures below are
+computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
+
+## How it was collected
+- Workloads: tasks extracted with MetaSchedule's relax integration from the torch model zoo
+  in `dataset_builders/zoo` (random weights), deduplicated by structural hash; TVM's own
+  MetaSchedule test workloads are excluded (they serve as an independent benchmark).
+- Candidates per task: 64 uniform samples of the design space (`ReplayTrace`), then up to
+  64 from `EvolutionarySearch` guided by XGBoost trained on the random phase. Small design
+  spaces run out early, so some workloads have fewer records. Failed builds/runs are kept
+  with an error kind.
+- Measurement: MetaSchedule `LocalBuilder` (the default build minus the tensor-intrinsic
+  import) and `LocalRunner`; settings: number={s.get("number")}, repeat={s.get("repeat")},
+  min_repeat_ms={s.get("min_repeat_ms")}, cache flush {s.get("enable_cpu_cache_flush")};
+  the collector is pinned to one core (`taskset -c {s.get("cpu_affinity")}`) and the target
+  uses `num-cores: 1`, so development on the other core disturbs the measurements least.
+- Target: `{target}`
+- Machine: {cpu}; TVM {records.column("tvm_version")[0]}.
+
+## Counts
+- records: {summary["records"]} (failed: {sum(summary["failed"].values())})
+- workloads with records: {summary["workloads_with_records"]}
+- records per workload: min {summary["records_per_workload"]["min"]}, median
+  {summary["records_per_workload"]["median"]}, max {summary["records_per_workload"]["max"]}
+- records per split (by workload hash): {summary["splits"]}
+- sampling: {summary["sampling"]}
+- duplicate record ids (the same schedule sampled twice; `tunezoo records merge` pools
+  them): {summary["duplicate_record_ids"]}
+- collection span: {hours:.2f} h; size on disk: {shard_bytes / 1e6:.2f} MB
+
+| model | records |
+|---|---|
+{models}
+
+## Noise
+Relative spread of each record's {s.get("repeat")} repeats, (max - min) / median, over
+{noise["records_with_repeats"]} successful records: median {noise["spread_median"]:.4f},
+90th percentile {noise["spread_p90"]:.4f}, 99th percentile {noise["spread_p99"]:.4f};
+{100 * noise["share_spread_over_10pct"]:.1f}% of records spread more than 10%. Median
+coefficient of variation {noise["cv_median"]:.4f}. Filter on `run_secs` to drop noisy
+records.
+"""
+    (path / "README.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
