@@ -42,7 +42,7 @@ def test_model_card_metadata_and_text():
     assert results["top1_score"].dataset_config == "cuda-a100"
     assert results["top1_score"].dataset_split == "test"
     assert results["top1_score"].dataset_revision == TRAINING["revision"]
-    assert "| xgb | 0.8800 | - | - | 0.5500 |" in text  # baselines stay out of eval_results
+    assert "| xgb | 0.8800 | - | - | - | 0.5500 |" in text  # baselines stay out of eval_results
     assert TRAINING["revision"] in text and "Feature version: `3`" in text
     assert "Intended target: `cuda-a100`" in text
 

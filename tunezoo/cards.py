@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tunezoo.catalog import DATASET_REPO_NAME, METRIC_NAMES, validate_metrics
+from tunezoo.catalog import DATASET_REPO_NAME, validate_metrics
 from tunezoo.schema import RECORD_SCHEMA, SCHEMA_VERSION, WORKLOAD_SCHEMA
 from tunezoo.splits import SPLIT_PERCENT, SPLITS
 
@@ -31,9 +31,16 @@ TASK_TYPE = "cost-model-ranking"
 METRIC_LABELS = {
     "top1_score": "Top-1 score",
     "top5_score": "Top-5 score",
+    "avg_peak_score@5": "Average peak score@5",
+    "avg_peak_score@10": "Average peak score@10",
     "pairwise_accuracy": "Pairwise accuracy",
+    "pairwise_accuracy_pooled": "Pairwise accuracy (pooled)",
     "kendall_tau": "Kendall tau",
+    "n_workloads": "Workloads",
+    "n_candidates": "Candidates",
 }
+# the metrics a card reports as evaluation results (counts are context, not results)
+CARD_METRICS = ("top1_score", "top5_score", "avg_peak_score@5", "pairwise_accuracy", "kendall_tau")
 _SPLIT_FILE = re.compile(r"^(?P<target>[a-z0-9-]+)/records/(?P<split>\w+)-[^/]+\.parquet$")
 
 
@@ -72,7 +79,7 @@ def eval_results(
             "metric_name": METRIC_LABELS[metric],
             "metric_value": float(value),
         }
-        for metric in METRIC_NAMES
+        for metric in CARD_METRICS
         if (value := (metrics.get("test") or {}).get(metric)) is not None
     ]
 
@@ -100,7 +107,7 @@ def model_card_spec(
     tags = ["tvm", "metaschedule", "cost-model", "auto-tuning", kind]
     tags += [f"target:{target}"] if target else [f"family:{family}"]
     baselines = [
-        {"name": b, **{m: vals.get(m) for m in METRIC_NAMES}}
+        {"name": b, **{m: (vals.get("test", vals)).get(m) for m in CARD_METRICS}}
         for b, vals in sorted((metrics.get("baselines") or {}).items())
     ]
     card_data = {
@@ -120,8 +127,8 @@ def model_card_spec(
         "training_data": training_data,
         "dataset_repo": dataset_repo,
         "test_metrics": [(METRIC_LABELS[r["metric_type"]], r["metric_value"]) for r in results],
-        "metric_names": [METRIC_LABELS[m] for m in METRIC_NAMES],
-        "metric_keys": list(METRIC_NAMES),
+        "metric_names": [METRIC_LABELS[m] for m in CARD_METRICS],
+        "metric_keys": list(CARD_METRICS),
         "baselines": baselines,
         "architecture": config.get("architecture") or config.get("arch") or name.split(".")[0],
     }

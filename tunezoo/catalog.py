@@ -40,7 +40,18 @@ DATASET_REPO_NAME = "tvm-tuning-records"
 # what a published file may be: weights, configs, tables, cards. Never code, never pickles.
 ALLOWED_SUFFIXES = (".json", ".safetensors", ".parquet", ".md")
 # the figures a predictor's metrics JSON reports for its test split (see tunezoo.evaluate)
-METRIC_NAMES = ("top1_score", "top5_score", "pairwise_accuracy", "kendall_tau")
+METRIC_NAMES = (
+    "top1_score",
+    "top5_score",
+    "avg_peak_score@5",
+    "avg_peak_score@10",
+    "pairwise_accuracy",
+    "pairwise_accuracy_pooled",
+    "kendall_tau",
+    "n_workloads",
+    "n_candidates",
+)
+METRIC_PARTS = ("test", "heldout")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -274,8 +285,13 @@ def validate_metrics(metrics: Any, kind: str = "predictor") -> list[str]:
         bad = [k for k, v in metrics.items() if k != "splits" and not _is_number(v)]
         return [f"dataset metrics {bad} must be counts"] if bad else []
     problems = []
-    groups = {"test": metrics.get("test", {})}
-    groups.update({f"baselines.{k}": v for k, v in (metrics.get("baselines") or {}).items()})
+    groups = {part: metrics[part] for part in METRIC_PARTS if part in metrics}
+    groups.setdefault("test", {})
+    for name, parts in (metrics.get("baselines") or {}).items():
+        if isinstance(parts, dict) and any(p in parts for p in METRIC_PARTS):
+            groups.update({f"baselines.{name}.{p}": parts[p] for p in METRIC_PARTS if p in parts})
+        else:
+            groups[f"baselines.{name}"] = parts
     for where, values in groups.items():
         if not isinstance(values, dict):
             problems.append(f"metrics.{where} must be an object of metric -> number")
@@ -285,10 +301,35 @@ def validate_metrics(metrics: Any, kind: str = "predictor") -> list[str]:
                 problems.append(f"metrics.{where}: unknown metric {metric!r} ({METRIC_NAMES})")
             elif not _is_number(value):
                 problems.append(f"metrics.{where}.{metric} is {value!r}, expected a number")
-    unknown = sorted(set(metrics) - {"test", "baselines", "dataset"})
+    unknown = sorted(set(metrics) - {*METRIC_PARTS, "baselines", "dataset"})
     if unknown:
-        problems.append(f"metrics has unknown keys {unknown} (test, baselines, dataset)")
+        problems.append(f"metrics has unknown keys {unknown} (test, heldout, baselines, dataset)")
     return problems
+
+
+def catalog_metrics(experiment: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's view of a training run's ``metrics.json``: the chosen model's test and
+    held-out metrics, and each baseline's, keeping only the known metric names."""
+
+    def keep(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k in METRIC_NAMES and _is_number(v)}
+
+    if not any(p in experiment for p in METRIC_PARTS):
+        return experiment  # already in catalog form
+    out: dict[str, Any] = {p: keep(experiment[p]) for p in METRIC_PARTS if p in experiment}
+    baselines = {
+        name: (
+            {p: keep(res[p]) for p in METRIC_PARTS if p in res}
+            if any(p in res for p in METRIC_PARTS)
+            else keep(res)
+        )
+        for name, res in (experiment.get("baselines") or {}).items()
+    }
+    if baselines:
+        out["baselines"] = baselines
+    if "dataset" in experiment:
+        out["dataset"] = experiment["dataset"]
+    return out
 
 
 def _is_number(value: Any) -> bool:

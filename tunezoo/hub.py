@@ -469,6 +469,7 @@ def publish_model(
     if metrics is None:
         metrics_file = src / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    metrics = cat.catalog_metrics(metrics)
     if feature_version is None:
         feature_version = config.get("feature_version")
     if feature_version is None:

@@ -53,7 +53,9 @@ class TargetSpec:
             return json.loads(str(tvm.target.Target(self.tvm_tag)))
         if self.llvm_cpu is None:
             raise ValueError(f"target {self.key!r} has neither a TVM tag nor an LLVM CPU")
-        cores = num_cores if num_cores is not None else (os.cpu_count() or 1)
+        if num_cores is None:  # the cores this process may use (taskset), not the machine's
+            num_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        cores = num_cores or os.cpu_count() or 1
         return {"kind": "llvm", "mcpu": self.llvm_cpu, "num-cores": int(cores)}
 
     def tvm_target(self, num_cores: int | None = None):  # -> tvm.target.Target
@@ -127,7 +129,8 @@ def get_target(key: str) -> TargetSpec:
         hint = " Keys are lowercase letters, digits and '-' (e.g. 'cuda-a100', 'llvm-znver4')."
     else:
         hint = ""
-    close = difflib.get_close_matches(str(key), specs, n=3, cutoff=0.6)
+    typed = str(key).strip().lower().replace("_", "-").replace(" ", "-")
+    close = difflib.get_close_matches(typed, specs, n=3, cutoff=0.6)
     suggestion = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownTargetError(
         f"Unknown target {key!r}.{suggestion}{hint} Available: {', '.join(sorted(specs))}."
@@ -200,7 +203,11 @@ def gpu_key_for_name(name: str) -> str | None:
     best: tuple[int, str] | None = None
     for spec in _REGISTRY:
         for alias in spec.aliases:
-            pattern = rf"(^|[^A-Z0-9]){re.escape(alias.upper())}($|[^A-Z0-9])"
+            # a trailing variant word (3090 Ti, 4090 D, 2080 SUPER) is another product
+            pattern = (
+                rf"(^|[^A-Z0-9]){re.escape(alias.upper())}"
+                rf"(?!\s*(TI|SUPER|D)\b)($|[^A-Z0-9])"
+            )
             if re.search(pattern, norm) and (best is None or len(alias) > best[0]):
                 best = (len(alias), spec.key)
     return best[1] if best else None
