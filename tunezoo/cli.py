@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True, help="artifact directory")
     p.add_argument("--arch", default="segsum-mlp,store-attention")
-    p.add_argument("--baselines", default="xgb-packsum,xgb-rank")
+    p.add_argument("--baselines", default="ms-xgb,xgb-packsum,xgb-rank")
     p.add_argument("--loss", default="lambdarank", choices=["lambdarank", "pairwise"])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=10)

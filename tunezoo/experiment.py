@@ -80,7 +80,7 @@ def run_training(
     target_key: str,
     archs: tuple[str, ...] = ("segsum-mlp", "store-attention"),
     config: TrainConfig | None = None,
-    baselines: tuple[str, ...] = ("xgb-packsum", "xgb-rank"),
+    baselines: tuple[str, ...] = ("ms-xgb", "xgb-packsum", "xgb-rank"),
     workers: int = 2,
     cache_dir: str | Path | None = None,
     log=print,

@@ -120,6 +120,7 @@ def ranking_data_from_tables(
     progress: bool = True,
     stats: ExtractionStats | None = None,
 ) -> RankingData:
+    records = pool_repeated_candidates(records)
     features, mask = extract_features(
         records, workloads, workers=workers, cache_dir=cache_dir, progress=progress, stats=stats
     )
@@ -154,6 +155,42 @@ def ranking_data_from_tables(
         groups,
         group_ids,
         np.array([weight_of.get(w, 1) for w in group_ids], dtype=np.float64),
+    )
+
+
+def pool_repeated_candidates(records: pa.Table) -> pa.Table:
+    """One row per record id, with the run times of every measurement of it pooled.
+
+    Random sampling with replacement measured some schedules many times; as separate rows
+    they would be "candidates" whose order is pure measurement noise. Failed measurements
+    of a candidate that also succeeded elsewhere are dropped from the pool.
+    """
+    ids = records.column("record_id").to_pylist()
+    if len(set(ids)) == len(ids):
+        return records
+    secs = records.column("run_secs").to_pylist()
+    errors = records.column("error_kind").to_pylist()
+    first: dict[str, int] = {}
+    pooled: dict[str, list[float]] = {}
+    for i, rid in enumerate(ids):
+        if rid not in first:
+            first[rid] = i
+            pooled[rid] = list(secs[i]) if errors[i] is None else []
+        elif errors[i] is None:
+            pooled[rid].extend(secs[i])
+    keep = list(first.values())
+    out = records.take(pa.array(keep))
+    new_secs = [pooled[ids[i]] or secs[i] for i in keep]
+    new_errors = [None if pooled[ids[i]] else errors[i] for i in keep]
+    out = out.set_column(
+        out.schema.get_field_index("run_secs"),
+        "run_secs",
+        pa.array(new_secs, type=out.schema.field("run_secs").type),
+    )
+    return out.set_column(
+        out.schema.get_field_index("error_kind"),
+        "error_kind",
+        pa.array(new_errors, type=pa.string()),
     )
 
 
