@@ -136,6 +136,11 @@ def sample_task(
         callbacks=[capture, kept],
     )
 
+    if len(capture.rows) < plan.n_random:
+        # random sampling without replacement ran out: the whole design space is measured,
+        # so an evolutionary phase could only pay its start-up cost and find nothing new
+        return list(capture.rows)
+
     capture.sampling = "evolutionary"
     evo_ctx = _context(mod, target, "evolutionary", name, plan.seed + 1)
     cost_model = ms.cost_model.XGBModel(num_tuning_cores=1, verbose_eval=1000)
