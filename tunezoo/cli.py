@@ -99,27 +99,30 @@ def cmd_records_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_import(args: argparse.Namespace) -> int:
-    from tunezoo.convert import import_database  # noqa: PLC0415
+    from tunezoo.importer import import_any  # noqa: PLC0415
     from tunezoo.targets import get_target  # noqa: PLC0415
 
-    get_target(args.target)  # unknown keys fail before any work
-    report = import_database(
+    if args.target is not None:
+        get_target(args.target)  # unknown keys fail before any work
+    result = import_any(
         args.db_dir,
         args.out,
         target_key=args.target,
+        device=args.device,
         source=args.source,
         contributor=args.contributor,
         license=args.license,
+        repo=args.repo,
+        commit=args.commit,
+        tvm_version=args.tvm_version,
         check_traces=not args.no_check,
         force=args.force,
     )
-    _print_json(report.summary())
-    if report.rejected:
-        print(
-            f"{len(report.rejected)} line(s) refused; reasons in {report.rejected_file}",
-            file=sys.stderr,
-        )
-    if report.records == 0:
+    _print_json(result.summary())
+    refused = sum(len(r.rejected) for r in result.reports.values()) + result.set_aside
+    if refused:
+        print(f"{refused} record(s) refused; reasons in {args.out}/rejected/", file=sys.stderr)
+    if not any(r.records for r in result.reports.values()):
         print(f"nothing imported from {args.db_dir}", file=sys.stderr)
         return 1
     return 0
@@ -309,9 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_records_merge)
-    p = rsub.add_parser("import", help="MetaSchedule JSON database -> Parquet shards")
-    p.add_argument("db_dir")
-    p.add_argument("--target", required=True, help="target key, e.g. llvm-znver4")
+    p = rsub.add_parser("import", help="MetaSchedule database (any TVM era) -> Parquet shards")
+    p.add_argument("db_dir", help="work_dir with the JSON (or SQLite) database files")
+    p.add_argument(
+        "--target",
+        default=None,
+        help="file every record under this key (default: derived per record, "
+        "one sub-directory of --out per target)",
+    )
+    p.add_argument("--device", default=None, help="device name for derived keys: rtx3070")
+    p.add_argument("--repo", default=None, help="provenance: source repository")
+    p.add_argument("--commit", default=None, help="provenance: source commit")
+    p.add_argument("--tvm-version", default=None, help="TVM version that wrote the database")
     p.add_argument("--out", required=True)
     p.add_argument("--source", default=None, help="provenance (default: the path)")
     p.add_argument("--contributor", default=None)

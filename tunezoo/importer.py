@@ -1,0 +1,180 @@
+"""Import any MetaSchedule database, whatever TVM wrote it: the one entry point the CLI uses.
+
+A current-format JSON database goes straight to :func:`tunezoo.convert.import_database`.
+Anything older (TVM 0.12-0.23 graphs, ``GetBlock`` traces) or the SQLite variant first
+goes through :func:`tunezoo.upgrade.upgrade_database`, which writes a checked, current
+database; its records are then imported with their provenance (source repository and
+commit, licence, original TVM version), the original workload hash next to the new one,
+and a target key derived from each record's own target dict.
+
+Output: with ``target_key`` given, every record is filed under it in ``out_dir``; without
+one, the key is derived per record and each target gets ``out_dir/<key>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunezoo.convert import (
+    RECORD_FILE,
+    WORKLOAD_FILE,
+    DatabaseFormatError,
+    ImportReport,
+    import_database,
+)
+from tunezoo.records import write_rejected
+
+
+@dataclass
+class ImportResult:
+    """What one import produced: one report per target, plus the upgrade's findings."""
+
+    reports: dict[str, ImportReport] = field(default_factory=dict)
+    upgraded: bool = False
+    upgrade: dict | None = None
+    set_aside: int = 0
+
+    def summary(self) -> dict:
+        return {
+            "upgraded_from_older_tvm": self.upgraded,
+            "targets": {k: r.summary() for k, r in self.reports.items()},
+            "set_aside_by_upgrade": self.set_aside,
+            "upgrade": self.upgrade,
+        }
+
+
+def needs_upgrade(db_dir: str | Path) -> bool:
+    """Whether TVM 0.27 cannot read the database as it is (older era, or SQLite)."""
+    from tunezoo.upgrade.graph import ERA_CURRENT, decode_workload_b64, detect_era  # noqa: PLC0415
+    from tunezoo.upgrade.sources import input_format  # noqa: PLC0415
+
+    db = Path(db_dir)
+    if input_format(db) == "sqlite":
+        return True
+    workloads = db / WORKLOAD_FILE
+    if workloads.exists():
+        with open(workloads, encoding="utf-8") as fh:
+            first = next((ln for ln in fh if ln.strip()), None)
+        if first is not None:
+            try:
+                graph = json.loads(decode_workload_b64(json.loads(first)[1]))
+                if detect_era(graph) != ERA_CURRENT:
+                    return True
+            except Exception:  # unreadable here: let the importer report the line
+                return False
+    records = db / RECORD_FILE
+    if records.exists():
+        with open(records, encoding="utf-8") as fh:
+            first = next((ln for ln in fh if ln.strip()), "")
+        return '["GetBlock"' in first
+    return False
+
+
+def import_any(
+    db_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    target_key: str | None = None,
+    device: str | None = None,
+    source: str | None = None,
+    contributor: str | None = None,
+    license: str | None = None,  # noqa: A002
+    repo: str | None = None,
+    commit: str | None = None,
+    tvm_version: str | None = None,
+    check_traces: bool = True,
+    force: bool = False,
+) -> ImportResult:
+    """Import a MetaSchedule database of any era into Parquet shards (see module doc)."""
+    db, out = Path(db_dir), Path(out_dir)
+    if not needs_upgrade(db):
+        if target_key is None:
+            target_key = _single_derived_key(db, device)
+        report = import_database(
+            db,
+            out,
+            target_key=target_key,
+            source=source,
+            contributor=contributor,
+            license=license,
+            tvm_version=tvm_version,
+            check_traces=check_traces,
+            force=force,
+        )
+        return ImportResult(reports={target_key: report})
+
+    from tunezoo.upgrade import upgrade_database  # noqa: PLC0415
+
+    result = ImportResult(upgraded=True)
+    with tempfile.TemporaryDirectory(prefix="tunezoo-upgrade-") as tmp:
+        upgraded = Path(tmp) / "upgraded"
+        rep = upgrade_database(
+            db,
+            upgraded,
+            device=device,
+            repo=repo,
+            commit=commit,
+            license=license,
+            tvm_version=tvm_version,
+        )
+        result.upgrade = {
+            k: v
+            for k, v in rep.to_dict().items()
+            if k not in ("rejected", "rejected_workloads", "hash_map")
+        }
+        result.set_aside = len(rep.rejected)
+        if rep.records_upgraded == 0:
+            raise DatabaseFormatError(
+                rep.missing
+                or f"{db}: no record could be upgraded to TVM 0.27; reasons: {rep.top_reasons(3)}"
+            )
+        old_hash = {}
+        for old, new in rep.hash_map.items():
+            old_hash.setdefault(new, old)
+        lines = (upgraded / RECORD_FILE).read_text().splitlines()
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for i, line in enumerate(lines):
+            by_key[target_key or rep.record_target_keys[i]].append(line)
+        for key, key_lines in sorted(by_key.items()):
+            part = Path(tmp) / key
+            part.mkdir()
+            (part / WORKLOAD_FILE).write_text((upgraded / WORKLOAD_FILE).read_text())
+            (part / RECORD_FILE).write_text("\n".join(key_lines) + "\n")
+            dest = out if target_key else out / key
+            result.reports[key] = import_database(
+                part,
+                dest,
+                target_key=key,
+                sampling="imported",
+                source=source or rep.source,
+                contributor=contributor,
+                license=license or rep.license,
+                tvm_version=rep.tvm_version,
+                source_hashes=old_hash,
+                check_traces=False,  # the upgrader replayed each one
+                force=force,
+            )
+        rejected = [r.to_dict() for r in rep.rejected + rep.rejected_workloads]
+        write_rejected(out, "upgrade", rejected)
+    return result
+
+
+def _single_derived_key(db: Path, device: str | None) -> str:
+    """The target key of a current-format database, derived from its first record."""
+    from tunezoo.target_keys import derive_target_key  # noqa: PLC0415
+
+    with open(db / RECORD_FILE, encoding="utf-8") as fh:
+        first = next((ln for ln in fh if ln.strip()), None)
+    if first is None:
+        raise DatabaseFormatError(f"{db / RECORD_FILE}: no records")
+    try:
+        target = json.loads(first)[1][2]
+    except (ValueError, IndexError, TypeError) as exc:
+        raise DatabaseFormatError(
+            f"{db / RECORD_FILE}, line 1: cannot read the target ({exc}); pass --target KEY"
+        ) from exc
+    return derive_target_key(target, device=device)
