@@ -33,6 +33,8 @@ _EXPORTS = {
     "download_artifact": "tunezoo.hub",
     "contribute": "tunezoo.hub",
     "tune": "tunezoo.tuning",
+    "load_init": "tunezoo.meta",
+    "adapt": "tunezoo.meta",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

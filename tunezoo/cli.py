@@ -357,7 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("train", help="train predictors and XGBoost baselines on a dataset")
+    p = sub.add_parser(
+        "train",
+        help="train predictors and XGBoost baselines on a dataset "
+        "(with --meta: a meta-initialisation; tunezoo train --meta --help)",
+    )
     p.add_argument("--dataset", required=True, help="dataset directory, e.g. data/llvm-znver4")
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True, help="artifact directory")
@@ -411,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"] and "--meta" in argv:
+        # meta-training has its own options (algorithm, inner loop, ...): see --meta --help
+        from tunezoo.meta_experiment import main as meta_main  # noqa: PLC0415
+
+        return int(meta_main([a for a in argv[1:] if a != "--meta"]) or 0)
     args = build_parser().parse_args(argv)
     if getattr(args, "path", "x") is None:
         args.path = str(bundled_sample())

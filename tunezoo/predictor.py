@@ -121,7 +121,8 @@ class Predictor:
         }
         tensors["normalizer.mean"] = self.mean.contiguous()
         tensors["normalizer.std"] = self.std.contiguous()
-        save_file(tensors, out / WEIGHTS_FILE, metadata={"format": "pt", "arch": self.arch})
+        # one metadata key: safetensors writes several in varying order, changing the sha256
+        save_file(tensors, out / WEIGHTS_FILE, metadata={"format": "pt"})
         (out / CONFIG_FILE).write_text(
             json.dumps(self.config_dict(), indent=2, sort_keys=True) + "\n"
         )
