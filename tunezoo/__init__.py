@@ -33,6 +33,8 @@ _EXPORTS = {
     "download_artifact": "tunezoo.hub",
     "contribute": "tunezoo.hub",
     "tune": "tunezoo.tuning",
+    "TuneResult": "tunezoo.tuning",
+    "TunezooCostModel": "tunezoo.cost_model",
     "load_init": "tunezoo.meta",
     "adapt": "tunezoo.meta",
 }

@@ -234,6 +234,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ tune
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tunezoo.targets import detect_target  # noqa: PLC0415
+    from tunezoo.tuning import tune  # noqa: PLC0415
+
+    adapt = {"steps": args.adapt_steps, "lr": args.adapt_lr} if args.mode == "adaptive" else {}
+    result = tune(
+        args.what,
+        target_key=args.target or detect_target(),
+        trials=args.trials,
+        predictor=args.predictor,
+        work_dir=args.work_dir,
+        num_trials_per_iter=args.trials_per_iter,
+        seed=args.seed,
+        mode=args.mode,
+        progress=not args.quiet,
+        num_cores=args.num_cores,
+        **adapt,
+    )
+    if args.json:
+        Path(args.json).write_text(result.to_json())
+    print(
+        f"{args.what}: best latency {result.best_latency_s * 1e3:.4f} ms after "
+        f"{result.trials} trials in {result.seconds:.0f} s (predictor: {result.predictor}, "
+        f"cost model {100 * result.cost_model_fraction():.1f}% of the time); "
+        f"database in {result.work_dir}"
+    )
+    return 0
+
+
+def cmd_predictors(args: argparse.Namespace) -> int:
+    from tunezoo.loading import list_predictors  # noqa: PLC0415
+
+    for name in list_predictors():
+        print(name)
+    return 0
+
+
 # ------------------------------------------------------------------------------- hub
 
 
@@ -387,6 +427,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser(
+        "tune", help="tune a zoo model or named workload with a pretrained cost model"
+    )
+    p.add_argument(
+        "what", help="zoo model (resnet18, ...) or workload (matmul-512, conv2d-resnet-3x3, ...)"
+    )
+    p.add_argument("--target", default=None, help="target key (default: this machine)")
+    p.add_argument("--trials", type=int, default=256)
+    p.add_argument(
+        "--predictor", default="auto", help="auto | none (MetaSchedule's XGBoost) | NAME[@REV]"
+    )
+    p.add_argument("--mode", choices=["frozen", "adaptive"], default="frozen")
+    p.add_argument("--work-dir", default="tunezoo-tune", help="where the tuning database goes")
+    p.add_argument("--trials-per-iter", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-cores", type=int, default=None)
+    p.add_argument("--adapt-steps", type=int, default=20)
+    p.add_argument("--adapt-lr", type=float, default=1e-4)
+    p.add_argument("--json", default=None, help="write the result (history included) here")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("predictors", help="list the predictors (bundled and published)")
+    p.set_defaults(func=cmd_predictors)
+
     p = sub.add_parser("download", help="fetch a predictor or dataset config (pinned, checked)")
     p.add_argument("name", help="artifact name[@revision] or a target key")
     p.add_argument("--dataset", action="store_true", help="the target's dataset config")
@@ -451,6 +516,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from tunezoo.contribute import ContributionError  # noqa: PLC0415
 
         errors.append(ContributionError)
+    if "dataset_builders.zoo" in sys.modules:
+        from dataset_builders.zoo import UnknownModelError  # noqa: PLC0415
+
+        errors.append(UnknownModelError)
     if "tunezoo.predictor" in sys.modules:
         from tunezoo.predictor import PredictorFormatError  # noqa: PLC0415
 

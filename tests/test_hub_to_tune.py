@@ -1,0 +1,65 @@
+"""The whole path a user takes: a maintainer publishes a predictor to the Hub, a user's
+``load_predictor`` resolves it through the catalog, downloads it at the pinned revision,
+checks its sha256, and MetaSchedule tunes with it. All against the test Hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from tunezoo import catalog, hub
+from tunezoo.features import PER_STORE_DIM
+from tunezoo.loading import load_predictor
+from tunezoo.models import build_model
+from tunezoo.predictor import Predictor
+from tunezoo.tuning import tune
+
+
+def _publishable(tmp_path):
+    torch.manual_seed(0)
+    predictor = Predictor(
+        build_model("segsum-mlp", {"hidden": 32, "layers": 2}),
+        torch.zeros(PER_STORE_DIM),
+        torch.ones(PER_STORE_DIM),
+        "llvm-znver4",
+    )
+    out = tmp_path / "artifact"
+    predictor.save(out)
+    (out / "metrics.json").write_text(
+        json.dumps({"test": {"top1_score": 0.5, "top5_score": 0.8, "pairwise_accuracy": 0.6}})
+    )
+    return predictor, out
+
+
+def test_publish_download_load_predictor_tune(tmp_path):
+    predictor, artifact = _publishable(tmp_path)
+    result = hub.publish_model(artifact, "segsum-mlp.llvm-znver4")
+    entry = catalog.get_artifact("segsum-mlp.llvm-znver4")
+    assert entry.revision == result.commit
+
+    no_bundled = tmp_path / "no-bundled-artifacts"
+    no_bundled.mkdir()
+    cost_model = load_predictor(
+        "llvm-znver4", artifacts_dir=no_bundled, cache_dir=tmp_path / "hf-cache"
+    )
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(3, PER_STORE_DIM)).astype(np.float32) for _ in range(4)]
+    loaded = cost_model.predictor
+    assert np.array_equal(loaded.score_matrices(mats), predictor.score_matrices(mats))
+    assert loaded.metadata["tunezoo_source"]["revision"] == result.commit
+
+    tuned = tune(
+        "matmul-64",
+        target_key="llvm-znver4",
+        trials=8,
+        predictor=cost_model,
+        work_dir=tmp_path / "work",
+        num_trials_per_iter=8,
+        progress=False,
+        population_size=64,
+    )
+    assert np.isfinite(tuned.best_latency_s) and tuned.trials >= 8
+    assert tuned.cost_model_stats["predict_calls"] > 0
+    assert (tmp_path / "work" / "database_tuning_record.json").stat().st_size > 0

@@ -1,0 +1,119 @@
+"""The tune driver, end to end: MetaSchedule really builds and measures on this CPU.
+
+The search population is cut to 64 (MetaSchedule's default is 512) so that scoring the
+candidates of each generation, which dominates a small session, stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import tvm
+
+from tunezoo.cost_model import TimedCostModel, TunezooCostModel
+from tunezoo.features import PER_STORE_DIM
+from tunezoo.measure import MeasureSettings
+from tunezoo.models import build_model
+from tunezoo.predictor import Predictor
+from tunezoo.targets import detect_target
+from tunezoo.tuning import WORKLOADS, _cost_model, list_workloads, tune
+
+FAST = MeasureSettings(number=2, repeat=2, min_repeat_ms=1)
+
+
+def tiny_predictor(target_key: str) -> Predictor:
+    torch.manual_seed(0)
+    model = build_model("segsum-mlp", {"hidden": 32, "layers": 2})
+    return Predictor(model, torch.zeros(PER_STORE_DIM), torch.ones(PER_STORE_DIM), target_key)
+
+
+@pytest.mark.tvm_measure
+def test_tune_a_named_workload_with_an_adaptive_predictor(tmp_path, capsys):
+    key = detect_target(prefer_gpu=False)  # built for this CPU, so it runs here
+    result = tune(
+        "matmul-64",
+        target_key=key,
+        trials=16,
+        predictor=tiny_predictor(key),
+        mode="adaptive",
+        work_dir=tmp_path,
+        num_trials_per_iter=8,
+        num_cores=1,
+        settings=FAST,
+        population_size=64,
+        steps=5,
+    )
+    assert result.trials == 16 and math.isfinite(result.best_latency_s)
+    assert 0 < result.best_latency_s < 0.1
+    assert [h[0] for h in result.history] == [8, 16]
+    bests = [h[2] for h in result.history]
+    assert bests == sorted(bests, reverse=True) and bests[-1] == result.best_latency_s
+    assert result.task_best_s == {"main": result.best_latency_s}
+    stats = result.cost_model_stats
+    assert stats["mode"] == "adaptive" and stats["predict_calls"] > 0
+    assert stats["update_calls"] == 2 and stats["updated_candidates"] == 16
+    assert stats["train_steps"] == 10
+    assert 0 < result.cost_model_fraction() < 1
+    # the tuning database MetaSchedule wrote, one record per trial
+    records = (tmp_path / "database_tuning_record.json").read_text().splitlines()
+    assert len(records) == 16 and (tmp_path / "database_workload.json").exists()
+    out = capsys.readouterr().out
+    assert f"matmul-64 on {key}: best latency" in out
+    assert json.dumps(result.to_json())  # JSON-safe for benchmark reports
+
+
+def test_what_must_be_a_known_workload_or_model(tmp_path):
+    with pytest.raises(KeyError, match="Did you mean 'matmul-512'"):
+        tune("matmul-521", target_key="llvm-znver4", trials=1, predictor="none", work_dir=tmp_path)
+    names = list_workloads()
+    assert set(WORKLOADS) <= set(names) and "resnet18" in names
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_named_workloads_are_single_tir_functions(name):
+    mod = WORKLOADS[name].build()
+    assert isinstance(mod, tvm.IRModule) and [g.name_hint for g in mod.get_global_vars()] == [
+        "main"
+    ]
+
+
+def test_predictor_argument_forms():
+    key = "llvm-znver4"
+    xgb, label = _cost_model("none", key, "frozen", 1, {})
+    assert isinstance(xgb, TimedCostModel) and label == "none"
+    model, label = _cost_model(tiny_predictor(key), key, "adaptive", 1, {"steps": 2})
+    assert isinstance(model, TunezooCostModel) and model.mode == "adaptive"
+    assert _cost_model(model, key, "frozen", 1, {})[0] is model
+    with pytest.raises(ValueError, match="need a predictor"):
+        _cost_model("none", key, "frozen", 1, {"steps": 2})
+    with pytest.raises(TypeError, match="predictor must be"):
+        _cost_model(3, key, "frozen", 1, {})
+
+
+@pytest.mark.slow
+@pytest.mark.tvm_measure
+def test_tune_a_zoo_model_reports_the_weighted_total(tmp_path):
+    key = detect_target(prefer_gpu=False)
+    result = tune(
+        "lstm_cell",
+        target_key=key,
+        trials=32,
+        predictor=tiny_predictor(key),
+        work_dir=tmp_path,
+        num_trials_per_iter=8,
+        num_cores=1,
+        settings=FAST,
+        population_size=64,
+        progress=False,
+    )
+    assert len(result.task_best_s) >= 2 and result.trials > 0
+    finished = {k: v for k, v in result.task_best_s.items() if math.isfinite(v)}
+    assert finished, "no task ran"
+    if len(finished) == len(result.task_best_s):
+        want = sum(result.task_weights[k] * v for k, v in finished.items())
+        assert result.best_latency_s == pytest.approx(want)
+    else:
+        assert result.best_latency_s == math.inf

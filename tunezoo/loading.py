@@ -1,0 +1,323 @@
+"""``load_predictor``: a target key or artifact name in, a MetaSchedule cost model out.
+
+Resolution, first match wins:
+
+1. A predictor bundled with the package (``tunezoo/artifacts/<arch>.<target>/`` holding
+   ``config.json`` + ``model.safetensors``; ``$TUNEZOO_ARTIFACTS_DIR`` or ``artifacts_dir=``
+   point elsewhere). Bundled files are checked against the catalog's sha256 pins when the
+   catalog lists the artifact; without an entry they are trusted as part of the installed
+   package (nothing else could have put them there).
+2. The catalog: the artifact is downloaded (or found in the Hub cache) at its pinned
+   revision and checked by sha256 in :mod:`tunezoo.hub`.
+
+A target key with no predictor of its own gets the predictor of the nearest CPU target of
+its family (:func:`tunezoo.targets.nearest_in_family`) with a warning, unless
+``strict=True``. ``name@revision`` picks a revision. Every error says what exists and
+what to run.
+
+This module needs TVM only to build the cost model (``load_predictor``);
+``list_predictors`` and ``load_predictor_artifact`` do not import it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunezoo import catalog as cat
+from tunezoo.predictor import CONFIG_FILE, WEIGHTS_FILE, Predictor, PredictorFormatError
+from tunezoo.predictor import sha256_file as _sha256_file
+from tunezoo.targets import KEY_PATTERN, UnknownTargetError, get_target, nearest_in_family
+from tunezoo.targets import list_targets as _list_targets
+
+if TYPE_CHECKING:
+    from tunezoo.cost_model import TunezooCostModel
+
+ARTIFACTS_ENV = "TUNEZOO_ARTIFACTS_DIR"
+PACKAGE_ARTIFACTS = Path(__file__).with_name("artifacts")
+
+
+class NoPredictorError(cat.UnknownArtifactError):
+    """A known target with no usable predictor (none in its family, or ``strict=True``)."""
+
+
+class BundledArtifactError(PredictorFormatError):
+    """A bundled predictor whose files are not the ones the catalog pins."""
+
+
+class FallbackPredictorWarning(UserWarning):
+    """A target has no predictor of its own; a sibling target's predictor is used."""
+
+
+@dataclass(frozen=True)
+class ResolvedPredictor:
+    """Where a request was resolved to, before anything is loaded or downloaded.
+
+    ``source`` is ``bundled`` (``path`` is the folder) or ``hub`` (``artifact`` is the
+    catalog entry). ``fallback_from`` is the target that asked, when a sibling was used.
+    """
+
+    name: str
+    source: str
+    revision: str | None
+    path: Path | None = None
+    artifact: cat.Artifact | None = None
+    fallback_from: str | None = None
+
+
+# ---------------------------------------------------------------------------- discovery
+
+
+def artifacts_dir(override: str | Path | None = None) -> Path:
+    """The bundled-artifact folder: ``override``, ``$TUNEZOO_ARTIFACTS_DIR`` or the package's."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get(ARTIFACTS_ENV)
+    return Path(env) if env else PACKAGE_ARTIFACTS
+
+
+def bundled_predictors(directory: str | Path | None = None) -> dict[str, Path]:
+    """``{name: folder}`` of bundled predictors (folders ``<arch>.<target>`` with a config)."""
+    root = artifacts_dir(directory)
+    found: dict[str, Path] = {}
+    if not root.is_dir():
+        return found
+    for config in sorted(root.glob(f"*/{CONFIG_FILE}")):
+        name = config.parent.name
+        try:
+            if cat.parse_name(name)["kind"] != "predictor":
+                continue
+        except cat.CatalogError:
+            continue  # not an artifact folder (e.g. a stray directory): not ours to load
+        found[name] = config.parent
+    return found
+
+
+def list_predictors(
+    *, artifacts_dir: str | Path | None = None, catalog: str | Path | cat.Catalog | None = None
+) -> list[str]:
+    """Every predictor name ``load_predictor`` can load: bundled and catalog, sorted."""
+    names = set(bundled_predictors(artifacts_dir))
+    names.update(a.name for a in cat.load_catalog(catalog).list("predictor"))
+    return sorted(names)
+
+
+def list_targets() -> list[str]:
+    """All known target keys (:func:`tunezoo.targets.list_targets`)."""
+    return _list_targets()
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve_predictor(
+    target_or_name: str,
+    *,
+    revision: str | None = None,
+    strict: bool = False,
+    artifacts_dir: str | Path | None = None,
+    catalog: str | Path | cat.Catalog | None = None,
+) -> ResolvedPredictor:
+    """Decide which predictor a request means and where it comes from (no download)."""
+    name, from_name = cat.split_revision(target_or_name)
+    if revision and from_name and revision != from_name:
+        raise ValueError(f"two revisions given: {target_or_name!r} and revision={revision!r}")
+    rev = from_name or revision
+    bundled = bundled_predictors(artifacts_dir)
+    table = cat.load_catalog(catalog)
+    published = {a.name: a for a in table.list("predictor")}
+
+    def by_name(n: str, fallback_from: str | None = None) -> ResolvedPredictor:
+        entry = published.get(n)
+        if n in bundled and (rev is None or (entry is not None and rev == entry.revision)):
+            return ResolvedPredictor(n, "bundled", rev, bundled[n], entry, fallback_from)
+        if entry is not None:
+            return ResolvedPredictor(n, "hub", rev or entry.revision, None, entry, fallback_from)
+        raise cat.UnknownArtifactError(
+            f"{n!r} is bundled with tunezoo but not published in the catalog "
+            f"({table.path}), so revision {rev!r} cannot be fetched; leave out '@{rev}' to "
+            "use the bundled files."
+        )
+
+    if name in bundled or name in published:
+        return by_name(name)
+    targets: dict[str, list[str]] = {}
+    for n in [*sorted(bundled), *sorted(published)]:  # bundled first: resolution order
+        targets.setdefault(str(cat.parse_name(n)["target"]), []).append(n)
+    if name in targets:
+        return by_name(targets[name][0])
+    known = sorted(set(bundled) | set(published))
+    if not KEY_PATTERN.match(name):
+        raise cat.UnknownArtifactError(_unknown(name, known))
+    try:
+        spec = get_target(name)
+    except UnknownTargetError:
+        raise cat.UnknownArtifactError(_unknown(name, known)) from None
+    nearest = None
+    if spec.family.startswith("llvm"):  # CPUs of one ISA family share features; GPUs do not
+        nearest = nearest_in_family(name, sorted(targets))
+    have = ", ".join(known) or "none"
+    if nearest is None:
+        raise NoPredictorError(
+            f"No predictor for target {name!r} (family {spec.family}) and none of its family "
+            f"to fall back on. Available predictors: {have}. Train one with `tunezoo train`, "
+            "or tune with predictor='none' (MetaSchedule's XGBoost model)."
+        )
+    chosen = targets[nearest][0]
+    if strict:
+        raise NoPredictorError(
+            f"No predictor for target {name!r} (strict=True). The nearest of its family is "
+            f"{chosen!r} (target {nearest!r}); load it by name to use it. Available: {have}."
+        )
+    warnings.warn(
+        FallbackPredictorWarning(
+            f"No predictor for target {name!r}; using {chosen!r}, trained on {nearest!r} "
+            f"(the closest {spec.family} target). Pass strict=True to refuse instead."
+        ),
+        stacklevel=3,
+    )
+    return by_name(chosen, fallback_from=name)
+
+
+def _unknown(name: str, known: list[str]) -> str:
+    targets = _list_targets()
+    close = difflib.get_close_matches(name, known + targets, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"Unknown target or predictor {name!r}.{hint} Predictors: {', '.join(known) or 'none'}."
+        f" Targets: {', '.join(targets)}."
+    )
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def verify_bundled(path: Path, artifact: cat.Artifact | None) -> None:
+    """Check a bundled folder against the catalog's pins (no entry: nothing to check).
+
+    Only files the catalog pins are checked; the two a predictor needs must be present.
+    """
+    if artifact is None:
+        return
+    wrong = []
+    for filename, pin in artifact.files.items():
+        file = path / filename
+        if not file.exists():
+            if filename in (CONFIG_FILE, WEIGHTS_FILE):
+                wrong.append(f"{filename}: missing")
+            continue
+        size = file.stat().st_size
+        digest = _sha256_file(file)
+        if (digest, size) != (pin.sha256, pin.size):
+            wrong.append(
+                f"{filename}: {size} bytes, sha256 {digest}; the catalog pins {pin.size} bytes, "
+                f"sha256 {pin.sha256}"
+            )
+    if wrong:
+        raise BundledArtifactError(
+            f"the bundled predictor {artifact.name} at {path} is not the published revision "
+            f"{artifact.revision}:\n" + "\n".join(f"- {w}" for w in wrong) + "\nReinstall "
+            f"tunezoo, or run: tunezoo download {artifact.name} (and load it by name)."
+        )
+
+
+def load_predictor_artifact(
+    target_or_name: str,
+    *,
+    revision: str | None = None,
+    local_files_only: bool = False,
+    strict: bool = False,
+    artifacts_dir: str | Path | None = None,
+    catalog: str | Path | cat.Catalog | None = None,
+    cache_dir: str | Path | None = None,
+) -> Predictor:
+    """The :class:`Predictor` ``load_predictor`` would wrap (checked, version-matched).
+
+    ``predictor.metadata["tunezoo_source"]`` records which artifact it is and where it
+    came from (bundled folder or Hub revision), so a tuning report can say.
+    """
+    where = resolve_predictor(
+        target_or_name,
+        revision=revision,
+        strict=strict,
+        artifacts_dir=artifacts_dir,
+        catalog=catalog,
+    )
+    if where.source == "bundled":
+        assert where.path is not None
+        verify_bundled(where.path, where.artifact)
+        folder = where.path
+    else:
+        from tunezoo import hub  # noqa: PLC0415 - the Hub client only when it is needed
+
+        folder = hub.download_artifact(
+            where.artifact,
+            revision=where.revision,
+            local_files_only=local_files_only,
+            cache_dir=cache_dir,
+            catalog=catalog,
+        )
+    predictor = Predictor.load(folder)
+    predictor.metadata["tunezoo_source"] = {
+        "name": where.name,
+        "source": where.source,
+        "path": str(folder),
+        "revision": where.revision or (where.artifact.revision if where.artifact else None),
+        "requested": target_or_name,
+        "fallback_from": where.fallback_from,
+    }
+    return predictor
+
+
+def load_predictor(
+    target_or_name: str,
+    *,
+    revision: str | None = None,
+    mode: str = "frozen",
+    local_files_only: bool = False,
+    strict: bool = False,
+    artifacts_dir: str | Path | None = None,
+    catalog: str | Path | cat.Catalog | None = None,
+    cache_dir: str | Path | None = None,
+    **adapt_kwargs: Any,
+) -> TunezooCostModel:
+    """A MetaSchedule cost model for a target key (``llvm-znver4``) or a predictor name
+    (``segsum-mlp.llvm-znver4``, ``name@revision``).
+
+    ``mode`` is ``frozen`` (predict only) or ``adaptive`` (few-shot updates during tuning;
+    ``adapt_kwargs`` are :class:`tunezoo.cost_model.AdaptConfig` fields: steps, lr, ...).
+    ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
+    """
+    predictor = load_predictor_artifact(
+        target_or_name,
+        revision=revision,
+        local_files_only=local_files_only,
+        strict=strict,
+        artifacts_dir=artifacts_dir,
+        catalog=catalog,
+        cache_dir=cache_dir,
+    )
+    from tunezoo.cost_model import TunezooCostModel  # noqa: PLC0415 - imports TVM
+
+    return TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
+
+
+__all__ = [
+    "ARTIFACTS_ENV",
+    "BundledArtifactError",
+    "FallbackPredictorWarning",
+    "NoPredictorError",
+    "ResolvedPredictor",
+    "artifacts_dir",
+    "bundled_predictors",
+    "list_predictors",
+    "list_targets",
+    "load_predictor",
+    "load_predictor_artifact",
+    "resolve_predictor",
+    "verify_bundled",
+]
