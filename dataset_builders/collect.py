@@ -105,9 +105,11 @@ def load_or_extract_tasks(models: list[str], target, cache_dir: Path) -> list:
 
 
 def interleave_by_model(tasks: Sequence) -> list:
-    """Round-robin over source models, so a partial collection covers many networks."""
+    """Round-robin over source models, so a partial collection covers many networks; within
+    a model, most FLOPs first: compute-heavy tasks (matmul, conv) have large design spaces,
+    while layout-only tasks (reshape, transpose: 0 FLOPs) often have a handful of schedules."""
     queues: dict[str, list] = {}
-    for task in tasks:
+    for task in sorted(tasks, key=lambda t: -(t.flops or 0.0)):
         queues.setdefault(task.sources[0][0] if task.sources else "", []).append(task)
     ordered: list = []
     while any(queues.values()):
