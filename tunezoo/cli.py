@@ -257,6 +257,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     if args.json:
         Path(args.json).write_text(result.to_json())
+    if not args.quiet:
+        return 0  # tune() has printed its summary line
     print(
         f"{args.what}: best latency {result.best_latency_s * 1e3:.4f} ms after "
         f"{result.trials} trials in {result.seconds:.0f} s (predictor: {result.predictor}, "
