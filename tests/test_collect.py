@@ -1,0 +1,185 @@
+"""Collection: killed and resumed without loss or duplicates; measured through TVM's RPC
+tracker on loopback. Real builds and measurements of tiny workloads on this CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tunezoo.records import info, read_records, validate
+
+pytestmark = pytest.mark.tvm_measure
+HERE = Path(__file__).resolve().parent
+
+COLLECT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from types import SimpleNamespace
+    sys.path.insert(0, {data!r})
+    from make_tuning_db import matmul, add_relu
+    from dataset_builders.collect import collect_tasks
+    from dataset_builders.sampling import SamplingPlan
+    from tunezoo.measure import MeasureSettings
+    from tunezoo.workloads import workload_id
+
+    mods = [("mm32", matmul(32, 32, 32)), ("mm48", matmul(48, 48, 48)),
+            ("mm64", matmul(64, 64, 64))]
+    tasks = [SimpleNamespace(name=n, mod=m, workload_id=workload_id(m), sources=(("t", 1),))
+             for n, m in mods]
+    collect_tasks(tasks, target_key="llvm-znver4", out_dir=sys.argv[1], progress=False,
+                  plan=SamplingPlan(n_random=4, n_evolutionary=4, batch=4),
+                  settings=MeasureSettings(number=1, repeat=2, min_repeat_ms=1))
+    """
+)
+
+
+def _run_collect(out: Path, script: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
+    script = tmp_path / "collect.py"
+    script.write_text(COLLECT_SCRIPT.format(data=str(HERE / "data")))
+    out = tmp_path / "ds"
+    proc = _run_collect(out, script)
+    deadline = time.time() + 600
+    while not list((out / "workloads").glob("*.parquet")) if out.exists() else True:
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        assert time.time() < deadline, "the first task did not finish in 10 minutes"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-way through the second task
+    proc.wait()
+    finished = {
+        p.name: p.read_bytes()
+        for p in out.rglob("*.parquet")
+        if (out / "workloads" / p.name.split("-", 1)[-1]).exists()
+    }
+    first = [p for p in (out / "workloads").glob("*.parquet")]
+    assert len(first) == 1, "the kill came after more than one task"
+
+    proc = _run_collect(out, script)
+    assert proc.wait(timeout=900) == 0, proc.stdout.read().decode()[-2000:]
+    summary = info(out)
+    assert summary["workloads_with_records"] == 3
+    assert validate(out) == []
+    ids = read_records(out).column("record_id").to_pylist()
+    per_workload = read_records(out).column("workload_id").to_pylist()
+    assert len(ids) == len(set(ids)), "a task was measured twice"
+    assert all(per_workload.count(w) <= 8 for w in set(per_workload))
+    for name, data in finished.items():  # the finished task was not redone
+        assert next(out.rglob(name)).read_bytes() == data
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def rpc_tracker():
+    """A TVM RPC tracker and one server registered under a key, both on 127.0.0.1."""
+    port = _free_port()
+    key = "tunezoo-test"
+    tracker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tvm.exec.rpc_tracker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--port-end",
+            str(port + 1),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server_port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tvm.exec.rpc_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(server_port),
+            "--port-end",  # the default end, 9199, would leave an empty range
+            str(server_port + 1),
+            "--tracker",
+            f"127.0.0.1:{port}",
+            "--key",
+            key,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        from tvm import rpc
+
+        deadline = time.time() + 300
+        while True:  # the tracker's port first: connect_tracker itself retries for minutes
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert tracker.poll() is None, "the RPC tracker exited"
+                assert time.time() < deadline, "the RPC tracker never listened"
+                time.sleep(0.5)
+        while key not in rpc.connect_tracker("127.0.0.1", port).summary()["queue_info"]:
+            assert server.poll() is None, "the RPC server exited"
+            assert time.time() < deadline, "the RPC server never registered with the tracker"
+            time.sleep(1)
+        yield "127.0.0.1", port, key
+    finally:
+        for proc in (server, tracker):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def test_collection_measures_through_the_rpc_tracker(rpc_tracker, tmp_path):
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(HERE / "data"))
+    from make_tuning_db import matmul
+
+    from dataset_builders.collect import RPCSettings, collect_tasks
+    from dataset_builders.sampling import SamplingPlan
+    from tunezoo.measure import MeasureSettings
+    from tunezoo.workloads import workload_id
+
+    host, port, key = rpc_tracker
+    mod = matmul(32, 32, 32)
+    task = SimpleNamespace(name="mm32", mod=mod, workload_id=workload_id(mod), sources=(("t", 1),))
+    summary = collect_tasks(
+        [task],
+        target_key="llvm-znver4",
+        out_dir=tmp_path,
+        progress=False,
+        plan=SamplingPlan(n_random=4, n_evolutionary=4, batch=4),
+        settings=MeasureSettings(number=1, repeat=2, min_repeat_ms=1, runner="rpc"),
+        rpc=RPCSettings(host, port, key),
+    )
+    assert summary.records >= 4 and summary.failed == 0
+    assert validate(tmp_path) == []
+    records = read_records(tmp_path).to_pylist()
+    assert all(r["error_kind"] is None and len(r["run_secs"]) == 2 for r in records)
+    assert {json.loads(r["measure_settings"])["runner"] for r in records} == {"rpc"}
