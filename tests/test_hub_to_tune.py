@@ -63,3 +63,20 @@ def test_publish_download_load_predictor_tune(tmp_path):
     assert np.isfinite(tuned.best_latency_s) and tuned.trials >= 8
     assert tuned.cost_model_stats["predict_calls"] > 0
     assert (tmp_path / "work" / "database_tuning_record.json").stat().st_size > 0
+
+
+def test_contribute_a_metaschedule_database_opens_a_pull_request(tuned_db, tmp_path):
+    from synthetic_records import tables
+    from tvm.s_tir import meta_schedule as ms
+
+    from tunezoo.records import write_shards
+
+    write_shards(tmp_path / "published", *tables(["11", "12"]))
+    hub.publish_dataset(tmp_path / "published", "llvm-znver4")
+    before, _ = hub.hub_record_ids("llvm-znver4")
+    original = ms.database.JSONDatabase(work_dir=str(tuned_db)).get_all_tuning_records()
+    result = hub.contribute(tuned_db, "llvm-znver4", contributor="a tester")
+    assert result.pr_url is not None and result.pr_revision.startswith("refs/pr/")
+    assert 0 < result.plan.new_records <= len(original)
+    after, _ = hub.hub_record_ids("llvm-znver4")
+    assert after == before, "a contribution must not reach main before the merge"

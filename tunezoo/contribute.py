@@ -368,12 +368,14 @@ def plan_contribution(
 
 
 def import_if_database(source: str | Path, target_key: str, out_dir: Path, **kwargs) -> Path:
-    """A MetaSchedule work_dir is converted to shards first (needs TVM); shards pass as is."""
+    """A MetaSchedule work_dir (any TVM era, JSON or SQLite) is converted to shards first
+    (needs TVM), through the same importer as ``tunezoo records import``; shards pass as is."""
     src = Path(source)
-    if src.is_dir() and (src / "database_tuning_record.json").exists():
-        from tunezoo.convert import import_database  # noqa: PLC0415 - imports TVM
+    names = ("database_tuning_record.json", "database_tuning_record.sqlite")
+    if src.is_dir() and any((src / n).exists() for n in names):
+        from tunezoo.importer import import_any  # noqa: PLC0415 - imports TVM
 
-        import_database(src, out_dir, target_key=target_key, **kwargs)
+        import_any(src, out_dir, target_key=target_key, **kwargs)
         return out_dir
     return src
 
