@@ -136,7 +136,7 @@ def sample_task(
         callbacks=[capture, kept],
     )
 
-    if len(capture.rows) < plan.n_random:
+    if plan.n_evolutionary <= 0 or len(capture.rows) < plan.n_random:
         # random sampling without replacement ran out: the whole design space is measured,
         # so an evolutionary phase could only pay its start-up cost and find nothing new
         return list(capture.rows)
