@@ -170,15 +170,17 @@ def import_database(
                 raw,
             )
             continue
+        kind = _target_kind(target)
         if first_target is None:
-            first_target = (lineno, target)
-        elif target != first_target[1]:
+            first_target = (lineno, kind)
+        elif kind != first_target[1]:
             _reject(
                 report,
                 RECORD_FILE,
                 lineno,
                 "target",
-                f"target differs from line {first_target[0]}'s; import one target at a time",
+                f"target is {kind}, line {first_target[0]}'s is {first_target[1]} (the target "
+                "differs): a database holds one kind of hardware; import one target at a time",
                 raw,
             )
             continue
@@ -234,6 +236,18 @@ def import_database(
     report.workloads = wl_table.num_rows
     report.records = rec_table.num_rows
     return report
+
+
+def _target_kind(target: dict) -> str:
+    """The hardware a target dict describes, ignoring settings such as ``num-cores``: the
+    same CPU tuned with 4 and with 8 threads is one kind of hardware (each record keeps its
+    full target), a CUDA record in a CPU database is not."""
+    from tunezoo.target_keys import derive_target_key  # noqa: PLC0415
+
+    try:
+        return derive_target_key(target)
+    except Exception:  # a target no key describes: compare it whole
+        return _compact(target)
 
 
 def _record_shape_problem(obj, n_workloads: int) -> tuple[str, str] | None:
