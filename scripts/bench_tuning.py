@@ -1,0 +1,788 @@
+"""Tuning benchmark (issue 5): does a pretrained cost model find fast schedules sooner?
+
+On workloads no predictor was trained on, every contender tunes with the same builder,
+runner, search strategy, seeds and trial budget, in one run:
+
+  xgb               MetaSchedule's default XGBoost model from scratch (what users run today)
+  xgb-pretrained    MetaSchedule's XGBModel pre-trained on the dataset's train split (held-out
+                    models excluded), then updated online as usual (TenSet's approach)
+  tunezoo-frozen    the tunezoo predictor, never updated (``mode="frozen"``)
+  tunezoo-adaptive  the same predictor, fine-tuned on the session's measurements
+  meta-adaptive     (with ``--meta-init``) a meta-initialisation, re-adapted from the init by
+                    its own inner loop (SGD, its inner steps and lr) after every batch
+
+Workloads: (a) matmul/conv workloads (name with ``fused_matmul`` or ``conv2d``, FLOPs >= 1e6)
+of the dataset's ``test`` split and of its held-out models, which no predictor saw; (b) the
+named workloads of :data:`tunezoo.tuning.WORKLOADS` (not in the dataset at all).
+
+Reported per workload and as a geometric mean over workloads (each a mean over seeds):
+
+* search-time speedup: the time xgb took to reach its final best latency, divided by the
+  time the contender took to first reach that latency (same seed); the same ratio in
+  trials. A contender that never reaches it is charged its whole session, so its ratio
+  is an *upper* bound (shown as ``<=``) and so is any geometric mean that includes it;
+* best latency at 16, 32, 64 trials and at the full budget, relative to xgb (< 1: faster);
+* the cost model's share of the tuning wall time (the tunezoo-frozen goal is <= 10%).
+
+Times are ``TuneResult.seconds``/``history``: they start after MetaSchedule's one-off setup
+(the tensor-intrinsic import), so every contender is timed from the same point.
+
+Why xgb-pretrained carries its training data: MetaSchedule's XGBModel predicts randomly
+until it holds ``num_warmup_samples`` (100) data points, and every update retrains from
+scratch on the data it holds; a bare pre-trained booster would be ignored and then
+overwritten by a model of the session's first batches. ``XGBModel.save``/``load`` keep the
+data beside the booster for exactly this reason, so the pre-trained model is given the
+training features as its data, as ``load`` would restore them.
+
+Usage (pin to core 0; core 1 collects data)::
+
+    taskset -c 0 python scripts/bench_tuning.py --quick          # ~11-15 min, 1 core
+    taskset -c 0 python scripts/bench_tuning.py                  # full: see below
+    taskset -c 0 python scripts/bench_tuning.py --predictor /tmp/p --meta-init /tmp/meta
+
+Full defaults: every selected dataset workload plus matmul-512, conv2d-resnet-3x3 and
+conv2d-resnet-1x1 (10 workloads on 2026-11-24; the dataset grows); 3 seeds; 128 trials;
+population 512 (MetaSchedule's default; the cost model scores every candidate of every
+generation, so its share of the time grows with it). On one quiet core a session costs
+about 0.8-1 s per trial plus ~5 s of pool start-up, plus cost-model time, so 10 workloads x
+3 seeds x 4 contenders x 128 trials take roughly 4 h (plus about 1 min of one-off setup).
+The quick run measured 15 min (16 sessions of 40 trials, while other tests shared the core;
+about 11 min on a quiet core).
+``--quick``: the largest matmul of the test split and matmul-512, 2 seeds, 40 trials,
+population 128. Writes ``scripts/results/bench_tuning.{json,md,png}`` (``--quick``:
+``bench_tuning-quick.*``); the JSON is rewritten after every session, so an interrupted run
+keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm.ir.utils import derived_object
+from tvm.s_tir.meta_schedule.cost_model import PyCostModel
+
+from tunezoo.cost_model import TimedCostModel, positive_scores, run_failed, run_latency
+from tunezoo.features import FeatureSet, features_of_candidates
+from tunezoo.predictor import WEIGHTS_FILE, Predictor, sha256_file
+from tunezoo.tuning import WORKLOADS, TuneResult, tune
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE = "xgb"
+CONTENDERS = ("xgb", "xgb-pretrained", "tunezoo-frozen", "tunezoo-adaptive", "meta-adaptive")
+DEFAULT_NAMED = ("matmul-512", "conv2d-resnet-3x3", "conv2d-resnet-1x1")
+HEADROOM_NAMES = ("fused_matmul", "conv2d")  # dense math: schedules differ by 10x and more
+MIN_FLOPS = 1e6
+BUDGETS = (16, 32, 64)
+FROZEN_GOAL = 0.10  # tunezoo-frozen's cost-model share of the wall time
+FAILED_COST_S = 1e10  # what MetaSchedule's XGBModel records for a failed run
+
+
+# ------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark workload: a dataset row (``test``/``heldout``) or a named one."""
+
+    key: str  # unique label in reports
+    source: str  # test | heldout | named
+    name: str
+    workload_id: str | None = None
+    flops: float | None = None
+    mod_json: str | None = field(default=None, repr=False)
+
+    def module(self) -> tvm.IRModule:
+        if self.mod_json is None:
+            return WORKLOADS[self.name].build()
+        return tvm.ir.load_json(self.mod_json)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("key", "source", "name", "workload_id", "flops")}
+
+
+def dataset_workloads(dataset: Path, min_flops: float = MIN_FLOPS) -> list[Workload]:
+    """Test-split and held-out-model workloads with tuning headroom, largest first."""
+    from tunezoo.records import read_workloads  # noqa: PLC0415
+    from tunezoo.training import select_workloads  # noqa: PLC0415
+
+    table = read_workloads(dataset)
+    rows = {r["workload_id"]: r for r in table.to_pylist()}
+    out = []
+    for part in ("test", "heldout"):
+        for wid in select_workloads(table, part):
+            row = rows[wid]
+            flops = float(row["flops"] or 0.0)
+            if flops < min_flops or not any(s in row["name"] for s in HEADROOM_NAMES):
+                continue
+            short = row["name"] if len(row["name"]) <= 32 else row["name"][:30] + ".."
+            key = f"{short}[{wid[:6]}]"
+            out.append(Workload(key, part, row["name"], wid, flops, row["mod_json"]))
+    return sorted(out, key=lambda w: (w.source != "test", -(w.flops or 0.0), w.key))
+
+
+def named_workload(name: str) -> Workload:
+    if name not in WORKLOADS:
+        raise SystemExit(f"unknown named workload {name!r}; known: {', '.join(WORKLOADS)}")
+    return Workload(name, "named", name)
+
+
+def choose_workloads(args: argparse.Namespace) -> list[Workload]:
+    found = dataset_workloads(Path(args.dataset), args.min_flops)
+    if args.workloads:  # explicit: named workloads, dataset keys, names or ids
+        by = {k: w for w in found for k in (w.key, w.name, w.workload_id)}
+        picked = []
+        for item in args.workloads.split(","):
+            if item in WORKLOADS:
+                picked.append(named_workload(item))
+            elif item in by:
+                picked.append(by[item])
+            else:
+                raise SystemExit(
+                    f"unknown workload {item!r}. Dataset candidates: "
+                    f"{', '.join(w.key for w in found) or 'none'}; named: {', '.join(WORKLOADS)}"
+                )
+        return picked
+    if args.quick:  # one matmul of the test split (largest), one named
+        tests = [w for w in found if w.source == "test" and "matmul" in w.name] or found[:1]
+        return [*tests[:1], named_workload("matmul-512")]
+    return [*found, *(named_workload(n) for n in DEFAULT_NAMED)]
+
+
+# -------------------------------------------------------------------- cost models
+
+
+@dataclass
+class PretrainedXGB:
+    """A booster trained offline on tunezoo's training features, with the data it saw."""
+
+    booster: Any
+    groups: list[tuple[str, list[np.ndarray], np.ndarray]]  # (key, features, costs)
+    size: int
+    info: dict[str, Any]
+
+    def fresh(self, cores: int) -> Any:
+        """A new XGBModel for one session (updates mutate the model, so never share one)."""
+        from tvm.s_tir.meta_schedule.cost_model.xgb_model import (  # noqa: PLC0415
+            FeatureGroup,
+            XGBModel,
+        )
+
+        model = XGBModel(num_tuning_cores=cores)  # as CostModel.create("xgb") builds it
+        model.booster = self.booster.copy()
+        model.data = OrderedDict((k, FeatureGroup(k, list(f), c.copy())) for k, f, c in self.groups)
+        model.data_size = self.size
+        return model
+
+
+def pretrain_xgb(dataset: Path, cores: int) -> PretrainedXGB:
+    """``train_ms_xgb`` on the train split, plus that data in XGBModel's own format."""
+    from tunezoo.baselines import train_ms_xgb  # noqa: PLC0415
+    from tunezoo.training import load_ranking_data  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    train = load_ranking_data(dataset, "train", progress=False)
+    t1 = time.perf_counter()
+    booster = train_ms_xgb(train, threads=cores).model.booster
+    t2 = time.perf_counter()
+    groups = []
+    for g, members in enumerate(train.group_members()):
+        lat = train.latencies[members]
+        costs = np.where(np.isfinite(lat), lat, FAILED_COST_S).astype(np.float32)
+        feats = [train.features.record(int(i)) for i in members]
+        groups.append((f"tunezoo-train:{train.group_ids[g]}", feats, costs))
+    info = {
+        "workloads": len(train.group_ids),
+        "candidates": len(train),
+        "data_seconds": t1 - t0,
+        "train_seconds": t2 - t1,
+    }
+    return PretrainedXGB(booster, groups, len(train), info)
+
+
+@derived_object
+class MetaAdaptCostModel(PyCostModel):
+    """A meta-initialisation used as it was meta-trained: after every measured batch, the
+    init is adapted afresh (:func:`tunezoo.meta.adapt`, SGD with its inner steps and lr) on
+    everything measured so far. ``TunezooCostModel``'s adaptive mode would instead keep
+    training one copy with AdamW, which is not the procedure the init was optimised for."""
+
+    def __init__(self, init: Predictor) -> None:
+        self.init = init
+        self.current = init
+        self.mats: list[np.ndarray] = []
+        self.latencies: list[float] = []
+        self.keys: list[str] = []
+        self._stats: dict[str, Any] = {
+            "mode": "meta-adaptive",
+            "predict_calls": 0,
+            "predicted_candidates": 0,
+            "update_calls": 0,
+            "updated_candidates": 0,
+            "failed_candidates": 0,
+            "predict_seconds": 0.0,
+            "update_seconds": 0.0,
+            "total_seconds": 0.0,
+        }
+
+    def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = positive_scores(
+            self.current.score_matrices(features_of_candidates(context, list(candidates)))
+        )
+        self._tick("predict", len(candidates), time.perf_counter() - t0)
+        return out
+
+    def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
+        from tunezoo.meta import adapt  # noqa: PLC0415
+        from tunezoo.training import RankingData  # noqa: PLC0415
+
+        t0 = time.perf_counter()
+        results = list(results)
+        self.mats.extend(features_of_candidates(context, list(candidates)))
+        self.latencies.extend(run_latency(r) for r in results)
+        self.keys.extend([str(tvm_ffi.structural_hash(context.mod))] * len(results))
+        self._stats["failed_candidates"] += sum(run_failed(r) for r in results)
+        ids = sorted(set(self.keys))
+        groups = np.array([ids.index(k) for k in self.keys], dtype=np.int64)
+        lat = np.asarray(self.latencies, dtype=np.float64)
+        data = RankingData(
+            FeatureSet.from_list([str(i) for i in range(len(lat))], self.keys, self.mats),
+            lat,
+            np.zeros(len(lat), np.float32),  # adapt() relabels within each workload
+            groups,
+            ids,
+            np.ones(len(ids)),
+        )
+        self.current = adapt(self.init, data)
+        self._tick("update", len(results), time.perf_counter() - t0)
+
+    def save(self, path: str) -> None:
+        self.current.save(path)
+
+    def load(self, path: str) -> None:
+        self.current = Predictor.load(path)
+
+    def _tick(self, what: str, n: int, seconds: float) -> None:
+        s = self._stats
+        s[f"{what}_calls"] += 1
+        s["predicted_candidates" if what == "predict" else "updated_candidates"] += n
+        s[f"{what}_seconds"] += seconds
+        s["total_seconds"] += seconds
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+
+@dataclass
+class Contenders:
+    """What each contender needs, loaded once; :meth:`cost_model` makes a fresh one per run."""
+
+    cores: int
+    predictor: Predictor | None = None
+    pretrained: PretrainedXGB | None = None
+    meta_init: Predictor | None = None
+
+    def cost_model(self, name: str) -> tuple[Any, str]:
+        """(``predictor`` argument of :func:`tune`, its ``mode``)."""
+        if name == "xgb":
+            return "none", "frozen"
+        if name == "xgb-pretrained":
+            assert self.pretrained is not None
+            return TimedCostModel(self.pretrained.fresh(self.cores)), "frozen"
+        if name in ("tunezoo-frozen", "tunezoo-adaptive"):
+            assert self.predictor is not None
+            return self.predictor, name.split("-")[1]
+        if name == "meta-adaptive":
+            assert self.meta_init is not None
+            return MetaAdaptCostModel(self.meta_init), "frozen"
+        raise ValueError(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
+
+
+def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contenders, dict]:
+    info: dict[str, Any] = {}
+    out = Contenders(args.num_cores)
+    if any(n.startswith("tunezoo") for n in names):
+        if args.predictor:
+            out.predictor = Predictor.load(args.predictor)
+            info["predictor"] = {"source": "local-dir", "path": str(Path(args.predictor))}
+        else:
+            from tunezoo.loading import load_predictor_artifact  # noqa: PLC0415
+
+            try:
+                out.predictor = load_predictor_artifact(args.target, local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - any failure: say what to pass instead
+                raise SystemExit(
+                    f"no predictor for {args.target!r} ({exc}). Pass --predictor DIR, e.g. "
+                    f"one trained with: tunezoo train --dataset {args.dataset} --target "
+                    f"{args.target} --out /tmp/p"
+                ) from None
+            info["predictor"] = out.predictor.metadata.get("tunezoo_source", {})
+        folder = Path(args.predictor or info["predictor"]["path"])
+        info["predictor"].update(
+            arch=out.predictor.arch,
+            weights_sha256=sha256_file(folder / WEIGHTS_FILE),
+            train_metadata={
+                k: v for k, v in out.predictor.metadata.items() if k != "tunezoo_source"
+            },
+        )
+    if "xgb-pretrained" in names:
+        print("--- pre-training MetaSchedule's XGBModel on the train split")
+        out.pretrained = pretrain_xgb(Path(args.dataset), args.num_cores)
+        info["xgb-pretrained"] = out.pretrained.info
+        print(f"    {json.dumps(out.pretrained.info)}")
+    if "meta-adaptive" in names:
+        from tunezoo.meta import META_KEY, load_init  # noqa: PLC0415
+
+        out.meta_init = load_init(Path(args.meta_init))
+        info["meta-init"] = {"path": args.meta_init, **out.meta_init.metadata[META_KEY]}
+    return out, info
+
+
+# -------------------------------------------------------------------------- metrics
+
+History = Sequence[Sequence[float]]  # (trials, seconds, best latency) after each batch
+
+
+def best_at(history: History, trials: int) -> float:
+    """Best latency after at most ``trials`` measurements (+inf before the first success)."""
+    done = [h[2] for h in history if h[0] <= trials]
+    return min(done) if done else math.inf
+
+
+def first_reach(history: History, target: float, rtol: float = 0.0) -> tuple[int, float] | None:
+    """(trials, seconds) of the first batch whose best is within ``rtol`` of ``target``."""
+    for trials, seconds, best in history:
+        if best <= target * (1.0 + rtol):
+            return int(trials), float(seconds)
+    return None
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def geomean(values: Sequence[float]) -> float:
+    ok = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    return float(np.exp(np.mean(np.log(ok)))) if ok else math.nan
+
+
+def workload_summary(
+    runs: dict[str, dict[int, dict[str, Any]]], budgets: Sequence[int], rtol: float
+) -> dict[str, dict[str, Any]]:
+    """Metrics of every contender on one workload, from ``runs[contender][seed]``."""
+    base = runs.get(BASELINE, {})
+    out: dict[str, dict[str, Any]] = {}
+    for name, by_seed in runs.items():
+        seeds = sorted(set(by_seed) & set(base))
+        row: dict[str, Any] = {"seeds": seeds}
+        t_base, t_mine, n_base, n_mine, reached = [], [], [], [], 0
+        for s in seeds:
+            ref = base[s]["history"]
+            mine = by_seed[s]["history"]
+            target = ref[-1][2] if ref else math.inf
+            hit_ref = first_reach(ref, target) if math.isfinite(target) else None
+            if hit_ref is None:
+                continue
+            hit = first_reach(mine, target, rtol)
+            reached += hit is not None
+            last = mine[-1] if mine else (0, 0.0, math.inf)
+            n_mine.append(hit[0] if hit else last[0])  # not reached: the whole session
+            t_mine.append(hit[1] if hit else last[1])
+            n_base.append(hit_ref[0])
+            t_base.append(hit_ref[1])
+        row["reached"] = f"{reached}/{len(t_base)}"
+        row["bound"] = reached < len(t_base)  # some seed censored: ratios are upper bounds
+        row["time_speedup"] = _mean(t_base) / _mean(t_mine) if t_mine else math.nan
+        row["trial_speedup"] = _mean(n_base) / _mean(n_mine) if n_mine else math.nan
+        row["time_to_target_s"] = _mean(t_mine)
+        rel, absolute = {}, {}
+        for b in budgets:
+            mine_b = [best_at(by_seed[s]["history"], b) for s in seeds]
+            base_b = [best_at(base[s]["history"], b) for s in seeds]
+            ok = all(math.isfinite(v) for v in mine_b + base_b) and seeds
+            rel[str(b)] = _mean(mine_b) / _mean(base_b) if ok else math.nan
+            absolute[str(b)] = 1e3 * _mean(mine_b) if ok else math.nan
+        row["relative_latency"] = rel
+        row["best_at_ms"] = absolute
+        row["best_latency_ms"] = 1e3 * _mean([by_seed[s]["best_latency_s"] for s in by_seed])
+        seconds = sum(by_seed[s]["seconds"] for s in by_seed)
+        spent = sum(by_seed[s]["cost_model_stats"].get("total_seconds", 0.0) for s in by_seed)
+        row["cost_model_fraction"] = spent / seconds if seconds > 0 else math.nan
+        row["tuning_seconds"] = seconds / max(1, len(by_seed))
+        out[name] = row
+    return out
+
+
+def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets: Sequence[int]):
+    """Geometric means over workloads; cost-model fraction over all sessions' time."""
+    names = {n for rows in per_workload.values() for n in rows}
+    out: dict[str, dict[str, Any]] = {}
+    for name in [c for c in CONTENDERS if c in names]:
+        rows = [r[name] for r in per_workload.values() if name in r]
+        out[name] = {
+            "time_speedup": geomean([r["time_speedup"] for r in rows]),
+            "trial_speedup": geomean([r["trial_speedup"] for r in rows]),
+            "bound": any(r["bound"] for r in rows),
+            "relative_latency": {
+                str(b): geomean([r["relative_latency"][str(b)] for r in rows]) for b in budgets
+            },
+            "cost_model_fraction": _mean([r["cost_model_fraction"] for r in rows]),
+            "workloads": len(rows),
+        }
+    return out
+
+
+# ------------------------------------------------------------------------- reporting
+
+
+def _curve(histories: list[History], grid: np.ndarray) -> np.ndarray:
+    return np.array([[best_at(h, int(t)) for t in grid] for h in histories])
+
+
+def plot(runs: dict[str, dict[str, dict[int, dict]]], path: Path) -> None:
+    """Best latency vs trials per workload: mean over seeds, shaded min-max."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    keys = list(runs)
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        for name in [c for c in CONTENDERS if c in runs[key]]:
+            hists = [r["history"] for r in runs[key][name].values() if r["history"]]
+            if not hists:
+                continue
+            grid = np.array(sorted({int(h[0]) for hist in hists for h in hist}))
+            curves = _curve(hists, grid) * 1e3
+            curves[~np.isfinite(curves)] = np.nan
+            mean = np.nanmean(curves, axis=0)  # best-so-far is a step function of trials
+            (line,) = ax.step(grid, mean, where="post", label=name, lw=1.6, marker=".")
+            ax.fill_between(
+                grid,
+                np.nanmin(curves, 0),
+                np.nanmax(curves, 0),
+                step="post",
+                color=line.get_color(),
+                alpha=0.15,
+            )
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("trials")
+        ax.set_ylabel("best latency (ms)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt_ratio(v: float, bound: bool = False) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return f"{'<=' if bound else ''}{v:.2f}x"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s = report["settings"]
+    budgets = s["budgets"]
+    names = [c for c in CONTENDERS if c in s["contenders"]]
+    per, overall = report["summary"]["per_workload"], report["summary"]["overall"]
+    lines = [
+        f"# Tuning benchmark{' (--quick)' if s['quick'] else ''}",
+        "",
+        f"{report['machine']['cpu']}, {s['num_cores']} core(s) (affinity "
+        f"{report['machine']['affinity']}), TVM {report['versions']['tvm']}; "
+        f"{len(s['seeds'])} seed(s), {s['trials']} trials, {s['num_trials_per_iter']} per "
+        f"batch, population {s['population_size'] or 512}. Total {report['elapsed_s'] / 60:.1f}"
+        f" min; load average {report['machine']['loadavg_start'][1]:.2f} at the start, "
+        f"{report['machine']['loadavg_end'][1]:.2f} at the end (5 min). "
+        f"Command: `{report['command']}`",
+        "",
+        "## Search-time speedup over xgb (time / trials to reach xgb's final best)",
+        "",
+        "`<=`: some seed never reached it (charged its whole session): an upper bound.",
+        "",
+        "| workload | " + " | ".join(names[1:]) + " |",
+        "|---|" + "---|" * (len(names) - 1),
+    ]
+    for key, rows in per.items():
+        cells = []
+        for n in names[1:]:
+            r = rows.get(n)
+            if r is None:
+                cells.append("-")
+                continue
+            note = "" if not r["bound"] else f" ({r['reached']} reached)"
+            t = _fmt_ratio(r["time_speedup"], r["bound"])
+            cells.append(f"{t} / {_fmt_ratio(r['trial_speedup'], r['bound'])}{note}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    cells = [
+        f"**{_fmt_ratio(overall[n]['time_speedup'], overall[n]['bound'])} / "
+        f"{_fmt_ratio(overall[n]['trial_speedup'], overall[n]['bound'])}**"
+        for n in names[1:]
+        if n in overall
+    ]
+    lines += [f"| geomean | {' | '.join(cells)} |", ""]
+    lines += [
+        "## Best latency relative to xgb at equal trial budgets (< 1: faster)",
+        "",
+        "| workload | budget | " + " | ".join(names[1:]) + " | xgb (ms) |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for key, rows in per.items():
+        for b in budgets:
+            cells = [
+                _fmt_ratio(rows[n]["relative_latency"][str(b)]) for n in names[1:] if n in rows
+            ]
+            ms = rows[BASELINE]["best_at_ms"][str(b)]
+            xgb_ms = f"{ms:.4g}" if math.isfinite(ms) else "n/a"
+            lines.append(f"| {key} | {b} | " + " | ".join(cells) + f" | {xgb_ms} |")
+    for b in budgets:
+        cells = [_fmt_ratio(overall[n]["relative_latency"][str(b)]) for n in names[1:]]
+        lines.append(f"| geomean | {b} | " + " | ".join(f"**{c}**" for c in cells) + " | |")
+    lines += [
+        "",
+        "## Cost model's share of tuning wall time (mean s per session in brackets)",
+        "",
+        "| workload | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for key, rows in per.items():
+        cells = [
+            f"{rows[n]['cost_model_fraction']:.1%} ({rows[n]['tuning_seconds']:.0f} s)"
+            for n in names
+            if n in rows
+        ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    frozen = overall.get("tunezoo-frozen", {}).get("cost_model_fraction", math.nan)
+    verdict = "meets" if frozen <= FROZEN_GOAL else "misses"
+    means = " | ".join(f"**{overall[n]['cost_model_fraction']:.1%}**" for n in names)
+    lines += [
+        f"| mean | {means} |",
+        "",
+        f"tunezoo-frozen {verdict} the <= {FROZEN_GOAL:.0%} goal ({frozen:.1%}).",
+        "",
+        "Workloads: "
+        + "; ".join(
+            f"{w['key']} ({w['source']}" + (f", {w['flops']:.3g} FLOPs" if w["flops"] else "") + ")"
+            for w in report["workloads"]
+        ),
+        "",
+        f"![best latency vs trials]({Path(report['outputs']['png']).name})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def machine_info(cores: int) -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "cpu": cpu,
+        "llvm_cpu": tvm.get_global_func("target.llvm_get_system_cpu")(),
+        "logical_cpus": os.cpu_count(),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "num_cores": cores,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "git_commit": commit,
+        "loadavg_start": os.getloadavg(),  # other work on the machine skews times and latencies
+    }
+
+
+def versions() -> dict[str, str]:
+    import torch  # noqa: PLC0415
+    import xgboost  # noqa: PLC0415
+
+    return {"tvm": tvm.__version__, "torch": torch.__version__, "xgboost": xgboost.__version__}
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    return obj
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--dataset", default="data/llvm-znver4")
+    p.add_argument("--target", help="target key (default: the dataset folder's name)")
+    p.add_argument("--predictor", help="Predictor folder (default: the bundled one for --target)")
+    p.add_argument("--meta-init", help="meta-initialisation folder: adds meta-adaptive")
+    p.add_argument("--contenders", help=f"comma list (default: all of {', '.join(CONTENDERS)})")
+    p.add_argument("--workloads", help="comma list of named workloads, dataset names or ids")
+    p.add_argument("--min-flops", type=float, default=MIN_FLOPS)
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; --quick 2)")
+    p.add_argument("--trials", type=int, help="trial budget (default 128; --quick 40)")
+    p.add_argument("--num-trials-per-iter", type=int, default=16)
+    p.add_argument("--population-size", type=int, help="default MetaSchedule's 512; --quick 128")
+    p.add_argument("--num-cores", type=int, default=1, help="target num-cores and XGB threads")
+    p.add_argument("--reach-rtol", type=float, default=0.0, help="'reached' within this ratio")
+    p.add_argument("--work-dir", help="keep the tuning databases here (default: a temp dir)")
+    p.add_argument("--out", help="output path without suffix")
+    p.add_argument("--verbose", action="store_true", help="MetaSchedule's per-batch logs")
+    p.add_argument("--quick", action="store_true", help="2 workloads, 2 seeds, 40 trials")
+    args = p.parse_args(argv)
+    args.target = args.target or Path(args.dataset).name
+    args.seeds = args.seeds or (2 if args.quick else 3)
+    args.trials = args.trials or (40 if args.quick else 128)
+    if args.population_size is None and args.quick:
+        args.population_size = 128
+    names = args.contenders.split(",") if args.contenders else list(CONTENDERS[:4])
+    if args.meta_init and "meta-adaptive" not in names:
+        names.append("meta-adaptive")
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown or BASELINE not in names:
+        raise SystemExit(f"contenders must include {BASELINE} and be among {CONTENDERS}")
+    if "meta-adaptive" in names and not args.meta_init:
+        raise SystemExit("meta-adaptive needs --meta-init DIR")
+    args.contender_names = [c for c in CONTENDERS if c in names]
+    default_out = RESULTS / ("bench_tuning-quick" if args.quick else "bench_tuning")
+    args.out = Path(args.out) if args.out else default_out
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    workloads = choose_workloads(args)
+    if not workloads:
+        raise SystemExit("no workloads selected")
+    contenders, model_info = load_contenders(args, args.contender_names)
+    budgets = sorted({b for b in BUDGETS if b < args.trials} | {args.trials})
+    seeds = list(range(args.seeds))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "settings": {
+            "dataset": args.dataset,
+            "target": args.target,
+            "contenders": args.contender_names,
+            "seeds": seeds,
+            "trials": args.trials,
+            "num_trials_per_iter": args.num_trials_per_iter,
+            "population_size": args.population_size,
+            "num_cores": args.num_cores,
+            "budgets": budgets,
+            "reach_rtol": args.reach_rtol,
+            "quick": args.quick,
+            "measure": "tunezoo.measure.MeasureSettings() defaults, fast CPU builder",
+            "strategy": "evolutionary",
+        },
+        "machine": machine_info(args.num_cores),
+        "versions": versions(),
+        "models": model_info,
+        "workloads": [w.to_json() for w in workloads],
+        "outputs": {s: str(args.out.with_suffix(f".{s}")) for s in ("json", "md", "png")},
+        "runs": {w.key: {} for w in workloads},
+    }
+    raw: dict[str, dict[str, dict[int, dict[str, Any]]]] = {w.key: {} for w in workloads}
+    total = len(workloads) * len(seeds) * len(args.contender_names)
+    print(f"--- {len(workloads)} workloads x {len(seeds)} seeds x {args.contender_names}")
+    with tempfile.TemporaryDirectory(prefix="bench_tuning-") as tmp:
+        root = Path(args.work_dir) if args.work_dir else Path(tmp)
+        done = 0
+        for w in workloads:
+            mod = w.module()
+            for seed in seeds:
+                for name in args.contender_names:  # interleaved: drift hits everyone alike
+                    model, mode = contenders.cost_model(name)
+                    if not args.verbose:  # MetaSchedule resets its level every session
+                        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
+                    result: TuneResult = tune(
+                        mod,
+                        target_key=args.target,
+                        trials=args.trials,
+                        predictor=model,
+                        mode=mode,
+                        work_dir=root / w.key / f"{name}-s{seed}",
+                        num_trials_per_iter=args.num_trials_per_iter,
+                        seed=seed,
+                        progress=False,
+                        num_cores=args.num_cores,
+                        population_size=args.population_size,
+                    )
+                    done += 1
+                    run = result.to_json()
+                    run.pop("work_dir")
+                    report["runs"][w.key].setdefault(name, {})[seed] = run
+                    raw[w.key].setdefault(name, {})[seed] = {  # +inf kept, unlike the JSON
+                        "history": [tuple(h) for h in result.history],
+                        "best_latency_s": result.best_latency_s,
+                        "seconds": result.seconds,
+                        "cost_model_stats": result.cost_model_stats,
+                    }
+                    print(
+                        f"[{done}/{total} {time.perf_counter() - start:6.0f} s] {w.key} "
+                        f"{name} seed {seed}: {result.best_latency_s * 1e3:.4g} ms after "
+                        f"{result.trials} trials in {result.seconds:.0f} s (cost model "
+                        f"{result.cost_model_fraction():.1%})",
+                        flush=True,
+                    )
+                    report["elapsed_s"] = time.perf_counter() - start
+                    _write_json(report, args.out.with_suffix(".json"))
+    per = {k: workload_summary(by, budgets, args.reach_rtol) for k, by in raw.items()}
+    report["summary"] = {"per_workload": per, "overall": overall_summary(per, budgets)}
+    report["elapsed_s"] = time.perf_counter() - start
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    _write_json(report, args.out.with_suffix(".json"))
+    plot(raw, args.out.with_suffix(".png"))
+    text = markdown(report)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"--- done in {report['elapsed_s'] / 60:.1f} min; wrote {args.out}.{{json,md,png}}")
+    return 0
+
+
+def _write_json(report: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_json_safe(report), indent=1) + "\n")
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The tuning benchmark's metrics on hand-made histories (no tuning is run here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_tuning.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_tuning", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def run(history, cost_seconds=0.0):
+    return {
+        "history": history,
+        "best_latency_s": history[-1][2],
+        "seconds": history[-1][1],
+        "cost_model_stats": {"total_seconds": cost_seconds},
+    }
+
+
+def test_best_at_and_first_reach(bench):
+    history = [(16, 10.0, math.inf), (32, 20.0, 3.0), (48, 30.0, 2.0)]
+    assert bench.best_at(history, 16) == math.inf
+    assert bench.best_at(history, 40) == 3.0
+    assert bench.first_reach(history, 2.0) == (48, 30.0)
+    assert bench.first_reach(history, 1.9, rtol=0.1) == (48, 30.0)
+    assert bench.first_reach(history, 1.0) is None
+
+
+def test_speedups_relative_latency_and_censoring(bench):
+    xgb = run([(16, 10.0, 4.0), (32, 20.0, 2.0), (48, 30.0, 2.0)], cost_seconds=0.3)
+    fast = run([(16, 8.0, 2.0), (32, 16.0, 1.0), (48, 24.0, 1.0)], cost_seconds=2.4)
+    never = run([(16, 10.0, 5.0), (32, 20.0, 3.0), (48, 30.0, 2.5)])
+    runs = {"xgb": {0: xgb}, "tunezoo-frozen": {0: fast}, "tunezoo-adaptive": {0: never}}
+    rows = bench.workload_summary(runs, [16, 48], rtol=0.0)
+    assert rows["xgb"]["time_speedup"] == pytest.approx(1.0)
+    f = rows["tunezoo-frozen"]
+    assert f["time_speedup"] == pytest.approx(20.0 / 8.0)  # xgb hit 2.0 at 20 s, it at 8 s
+    assert f["trial_speedup"] == pytest.approx(2.0)
+    assert not f["bound"]
+    assert f["relative_latency"] == {"16": pytest.approx(0.5), "48": pytest.approx(0.5)}
+    assert f["cost_model_fraction"] == pytest.approx(0.1)
+    n = rows["tunezoo-adaptive"]
+    assert n["bound"] and n["reached"] == "0/1"
+    assert n["time_speedup"] == pytest.approx(20.0 / 30.0)  # charged the whole session
+    overall = bench.overall_summary({"w": rows}, [16, 48])
+    assert overall["tunezoo-adaptive"]["bound"]
+    assert bench.geomean([4.0, 1.0, math.nan]) == pytest.approx(2.0)
