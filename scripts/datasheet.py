@@ -98,10 +98,15 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
 - Workloads: tasks extracted with MetaSchedule's relax integration from the torch model zoo
   in `dataset_builders/zoo` (random weights), deduplicated by structural hash; TVM's own
   MetaSchedule test workloads are excluded (they serve as an independent benchmark).
-- Candidates per task: 64 uniform samples of the design space (`ReplayTrace`), then up to
-  64 from `EvolutionarySearch` guided by XGBoost trained on the random phase. Small design
-  spaces run out early, so some workloads have fewer records. Failed builds/runs are kept
-  with an error kind.
+- Candidates per task: 64 uniform samples of the design space, then up to 64 from
+  `EvolutionarySearch` guided by XGBoost trained on the random phase. The first 21 tasks
+  sampled the random phase with `ReplayTrace` (with replacement: the same schedule could be
+  measured several times; these show up as duplicate record ids and are pooled by
+  `tunezoo records merge` and by training); later tasks sample without replacement
+  (`EvolutionarySearch`, `eps_greedy=1`). Small design spaces run out early (layout-only
+  tasks often have a handful of schedules), so some workloads have few records and are
+  skipped for ranking. Within each model, compute-heavy tasks are collected first. Failed
+  builds/runs are kept with an error kind.
 - Measurement: MetaSchedule `LocalBuilder` (the default build minus the tensor-intrinsic
   import) and `LocalRunner`; settings: number={s.get("number")}, repeat={s.get("repeat")},
   min_repeat_ms={s.get("min_repeat_ms")}, cache flush {s.get("enable_cpu_cache_flush")};
