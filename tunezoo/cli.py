@@ -217,12 +217,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import datetime as dt  # noqa: PLC0415
+
     from tunezoo.experiment import run_evaluation  # noqa: PLC0415
 
-    metrics = run_evaluation(args.predictor, args.dataset, workers=args.workers)
+    stored = {}
+    until = None
+    if args.compare:  # the same snapshot of the data the predictor was evaluated on
+        stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
+        if stored.get("data_until"):
+            until = dt.datetime.fromisoformat(stored["data_until"])
+    metrics = run_evaluation(args.predictor, args.dataset, workers=args.workers, until=until)
     _print_json(metrics)
     if args.compare:
-        stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
         worst = max(
             abs(metrics[p][k] - stored[p][k])
             for p in metrics

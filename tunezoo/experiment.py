@@ -58,12 +58,13 @@ def load_parts(
     workers: int,
     cache_dir: str | Path | None,
     log=print,
+    until=None,
 ) -> dict[str, RankingData]:
     out = {}
     for part in parts:
         stats = ExtractionStats()
         out[part] = load_ranking_data(
-            dataset_dir, part, workers=workers, cache_dir=cache_dir, stats=stats
+            dataset_dir, part, workers=workers, cache_dir=cache_dir, stats=stats, until=until
         )
         log(
             f"{part}: {len(out[part].group_ids)} workloads, {len(out[part])} candidates "
@@ -144,6 +145,7 @@ def run_training(
         "arch": best_arch,
         "feature_version": FEATURE_VERSION,
         "dataset": str(dataset_dir),
+        "data_until": data_until(dataset_dir).isoformat(),
         "data_counts": {
             p: {"workloads": len(d.group_ids), "candidates": len(d)} for p, d in data.items()
         },
@@ -169,11 +171,24 @@ def run_evaluation(
     workers: int = 2,
     cache_dir: str | Path | None = None,
     log=print,
+    until=None,
 ) -> dict:
-    """Recompute a predictor's metrics on the test and held-out parts of a dataset."""
+    """Recompute a predictor's metrics on the test and held-out parts of a dataset
+    (``until``: only records measured up to then, e.g. its training snapshot)."""
     predictor = Predictor.load(predictor_dir)
-    data = load_parts(dataset_dir, PARTS, workers=workers, cache_dir=cache_dir, log=log)
+    data = load_parts(
+        dataset_dir, PARTS, workers=workers, cache_dir=cache_dir, log=log, until=until
+    )
     return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
+
+
+def data_until(dataset_dir: str | Path):
+    """When the newest record of a dataset was measured (the snapshot's cut-off)."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    from tunezoo.records import read_records  # noqa: PLC0415
+
+    return pc.max(read_records(dataset_dir, columns=["created_at"])["created_at"]).as_py()
 
 
 def comparison_table(metrics: dict) -> str:

@@ -94,11 +94,21 @@ def load_ranking_data(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     stats: ExtractionStats | None = None,
+    until=None,
 ) -> RankingData:
-    """Features and labels of one part of a dataset (see :func:`select_workloads`)."""
+    """Features and labels of one part of a dataset (see :func:`select_workloads`).
+
+    ``until`` (a UTC datetime) keeps only records measured up to then: the snapshot a
+    predictor was trained on, so its metrics can be recomputed while the dataset grows.
+    """
     workloads = read_workloads(dataset_dir)
     wanted = select_workloads(workloads, part)
-    records = read_records(dataset_dir, filter=pc.field("workload_id").isin(wanted))
+    condition = pc.field("workload_id").isin(wanted)
+    if until is not None:
+        condition = condition & (
+            pc.field("created_at") <= pa.scalar(until, pa.timestamp("us", tz="UTC"))
+        )
+    records = read_records(dataset_dir, filter=condition)
     return ranking_data_from_tables(
         records,
         workloads,
