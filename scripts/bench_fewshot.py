@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -40,6 +39,7 @@ import torch
 from tunezoo.experiment import predictor_eval_fn
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import MetaConfig, few_shot_eval, load_init, meta_train, selection_score
+from tunezoo.meta_experiment import json_safe
 from tunezoo.models import build_model
 from tunezoo.predictor import Predictor
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
@@ -288,19 +288,6 @@ def plot(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def json_safe(obj):
-    """NaN/inf to null and numpy scalars to numbers: strict JSON that any reader accepts."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def main(argv: list[str] | None = None) -> int:
