@@ -5,6 +5,10 @@ One task (workload) at a time: sample and measure its candidates, then write its
 task whose marker exists, and overwrites the leftovers of a task that was in flight when
 the previous run was killed; so a killed run loses at most that one task, and a finished
 task is never measured twice.
+
+Several collectors may share one output folder (say one per core, or one per model list):
+each claims a task before measuring it (``.claims/<shard>.pid``, created exclusively) and
+skips tasks another live collector holds; the claim of a collector that died is taken over.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class RPCSettings:
 class CollectSummary:
     tasks_total: int = 0
     tasks_skipped: int = 0
+    tasks_claimed_elsewhere: int = 0  # held by another live collector sharing the folder
     tasks_done: int = 0
     records: int = 0
     failed: int = 0
@@ -128,6 +133,50 @@ def is_task_done(out_dir: Path, run_name: str, workload_id: str) -> bool:
     return (out_dir / "workloads" / f"{task_shard_name(run_name, workload_id)}.parquet").exists()
 
 
+CLAIMS_DIR = ".claims"
+CLAIM_GRACE_S = 60.0  # an empty claim this young is being written, not abandoned
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def claim_task(out_dir: Path, shard: str) -> bool:
+    """Claim ``shard`` for this process; False when another live process holds it."""
+    path = Path(out_dir) / CLAIMS_DIR / f"{shard}.pid"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                text = path.read_text().strip()
+                age = time.time() - path.stat().st_mtime
+            except OSError:
+                continue  # released meanwhile: try again
+            pid = int(text) if text.isdigit() else 0
+            if (pid and pid != os.getpid() and _process_alive(pid)) or (
+                not pid and age < CLAIM_GRACE_S
+            ):
+                return False
+            path.unlink(missing_ok=True)  # its collector died mid-task: take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
+def release_task(out_dir: Path, shard: str) -> None:
+    (Path(out_dir) / CLAIMS_DIR / f"{shard}.pid").unlink(missing_ok=True)
+
+
 def collect_tasks(
     tasks: Sequence,
     *,
@@ -145,8 +194,6 @@ def collect_tasks(
 ) -> CollectSummary:
     """Collect records for ``tasks`` (objects with ``name``, ``mod``, ``workload_id``,
     ``sources`` as (model, weight) pairs) into ``out_dir``, resumably."""
-    from tunezoo.workloads import workload_row  # noqa: PLC0415 - imports TVM
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = get_target(target_key)
@@ -167,51 +214,32 @@ def collect_tasks(
     start = time.time()
     bar = tqdm(todo, desc=f"collect {target_key}", unit="task", disable=not progress)
     for task in bar:
-        t0 = time.time()
-        capture = RecordCapture(
-            workload_ids=[task.workload_id],
-            target_key=target_key,
-            target=target,
-            hardware=hardware,
-            measure_settings=settings.to_json(),
-            sampling="random",
-            source=source,
-            contributor=contributor,
-        )
-        rows = sample_task(
-            task.mod,
-            task.name,
-            target,
-            plan=plan,
-            builder=builder,
-            runner=runner,
-            capture=capture,
-        )
-        records = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
-        workloads = pa.Table.from_pylist(
-            [workload_row(task.mod, name=task.name, models=list(task.sources))],
-            schema=WORKLOAD_SCHEMA,
-        )
-        write_shards(
-            out,
-            workloads,
-            records,
-            shard=task_shard_name(run_name, task.workload_id),
-            force=True,  # only this task's own unfinished leftovers can be there
-        )
-        failed = sum(1 for r in rows if r["error_kind"] is not None)
-        summary.tasks_done += 1
-        summary.records += len(rows)
-        summary.failed += failed
-        summary.per_task.append(
-            {
-                "workload_id": task.workload_id,
-                "name": task.name,
-                "records": len(rows),
-                "failed": failed,
-                "seconds": round(time.time() - t0, 1),
-            }
-        )
+        shard = task_shard_name(run_name, task.workload_id)
+        if is_task_done(out, run_name, task.workload_id):
+            summary.tasks_skipped += 1  # finished meanwhile by a collector sharing the folder
+            continue
+        if not claim_task(out, shard):
+            summary.tasks_claimed_elsewhere += 1
+            continue
+        try:
+            _collect_one(
+                task,
+                out,
+                shard,
+                run_name,
+                target_key,
+                target,
+                hardware,
+                plan,
+                settings,
+                builder,
+                runner,
+                source,
+                contributor,
+                summary,
+            )
+        finally:
+            release_task(out, shard)
         summary.seconds = time.time() - start
         bar.set_postfix(
             records=summary.records,
@@ -221,6 +249,72 @@ def collect_tasks(
         _append_log(out, run_name, summary.per_task[-1])
     summary.seconds = time.time() - start
     return summary
+
+
+def _collect_one(
+    task,
+    out: Path,
+    shard: str,
+    run_name: str,
+    target_key: str,
+    target,
+    hardware: dict,
+    plan: SamplingPlan,
+    settings: MeasureSettings,
+    builder,
+    runner,
+    source: str,
+    contributor: str | None,
+    summary: CollectSummary,
+) -> None:
+    """Sample, measure and write one task (its workloads marker last)."""
+    from tunezoo.workloads import workload_row  # noqa: PLC0415 - imports TVM
+
+    t0 = time.time()
+    capture = RecordCapture(
+        workload_ids=[task.workload_id],
+        target_key=target_key,
+        target=target,
+        hardware=hardware,
+        measure_settings=settings.to_json(),
+        sampling="random",
+        source=source,
+        contributor=contributor,
+    )
+    rows = sample_task(
+        task.mod,
+        task.name,
+        target,
+        plan=plan,
+        builder=builder,
+        runner=runner,
+        capture=capture,
+    )
+    records = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+    workloads = pa.Table.from_pylist(
+        [workload_row(task.mod, name=task.name, models=list(task.sources))],
+        schema=WORKLOAD_SCHEMA,
+    )
+    write_shards(
+        out,
+        workloads,
+        records,
+        shard=shard,
+        force=True,  # only this task's own unfinished leftovers can be there
+    )
+    failed = sum(1 for r in rows if r["error_kind"] is not None)
+    summary.tasks_done += 1
+    summary.records += len(rows)
+    summary.failed += failed
+    summary.per_task.append(
+        {
+            "workload_id": task.workload_id,
+            "name": task.name,
+            "records": len(rows),
+            "failed": failed,
+            "seconds": round(time.time() - t0, 1),
+        }
+    )
 
 
 def _append_log(out: Path, run_name: str, entry: dict) -> None:

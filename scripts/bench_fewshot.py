@@ -39,7 +39,7 @@ import torch
 from tunezoo.experiment import predictor_eval_fn
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import MetaConfig, few_shot_eval, load_init, meta_train, selection_score
-from tunezoo.meta_experiment import json_safe
+from tunezoo.meta_experiment import json_safe, utc_time
 from tunezoo.models import build_model
 from tunezoo.predictor import Predictor
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
@@ -65,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-workloads", type=int, help="per evaluation part (first by id)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir")
+    p.add_argument(
+        "--until",
+        type=utc_time,
+        help="only records measured up to this ISO time (e.g. the meta-init's data_until)",
+    )
     p.add_argument("--out", help="output path without suffix")
     p.add_argument("--quick", action="store_true", help="2 workloads per part, 2 draws")
     return p.parse_args(argv)
@@ -133,7 +138,9 @@ def run(args: argparse.Namespace) -> dict:
     grid = [float(x) for x in args.lr_grid.split(",")]
     target = args.target or Path(args.dataset).resolve().name
     data = {
-        part: load_ranking_data(args.dataset, part, cache_dir=args.cache_dir, progress=False)
+        part: load_ranking_data(
+            args.dataset, part, cache_dir=args.cache_dir, progress=False, until=args.until
+        )
         for part in ("train", "validation", "test", "heldout")
     }
     need = max(shots) + args.min_query
@@ -204,6 +211,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "benchmark": "few-shot adaptation (issue 6)",
         "dataset": str(args.dataset),
+        "data_until": args.until.isoformat() if args.until else None,
         "target_key": target,
         "feature_version": FEATURE_VERSION,
         "quick": args.quick,

@@ -75,12 +75,8 @@ from typing import Any
 
 import numpy as np
 import tvm
-import tvm_ffi
-from tvm.ir.utils import derived_object
-from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
-from tunezoo.cost_model import TimedCostModel, positive_scores, run_failed, run_latency
-from tunezoo.features import FeatureSet, features_of_candidates
+from tunezoo.cost_model import TimedCostModel
 from tunezoo.predictor import WEIGHTS_FILE, Predictor, sha256_file
 from tunezoo.tuning import WORKLOADS, TuneResult, tune
 
@@ -217,80 +213,6 @@ def pretrain_xgb(dataset: Path, cores: int) -> PretrainedXGB:
     return PretrainedXGB(booster, groups, len(train), info)
 
 
-@derived_object
-class MetaAdaptCostModel(PyCostModel):
-    """A meta-initialisation used as it was meta-trained: after every measured batch, the
-    init is adapted afresh (:func:`tunezoo.meta.adapt`, SGD with its inner steps and lr) on
-    everything measured so far. ``TunezooCostModel``'s adaptive mode would instead keep
-    training one copy with AdamW, which is not the procedure the init was optimised for."""
-
-    def __init__(self, init: Predictor) -> None:
-        self.init = init
-        self.current = init
-        self.mats: list[np.ndarray] = []
-        self.latencies: list[float] = []
-        self.keys: list[str] = []
-        self._stats: dict[str, Any] = {
-            "mode": "meta-adaptive",
-            "predict_calls": 0,
-            "predicted_candidates": 0,
-            "update_calls": 0,
-            "updated_candidates": 0,
-            "failed_candidates": 0,
-            "predict_seconds": 0.0,
-            "update_seconds": 0.0,
-            "total_seconds": 0.0,
-        }
-
-    def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = positive_scores(
-            self.current.score_matrices(features_of_candidates(context, list(candidates)))
-        )
-        self._tick("predict", len(candidates), time.perf_counter() - t0)
-        return out
-
-    def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
-        from tunezoo.meta import adapt  # noqa: PLC0415
-        from tunezoo.training import RankingData  # noqa: PLC0415
-
-        t0 = time.perf_counter()
-        results = list(results)
-        self.mats.extend(features_of_candidates(context, list(candidates)))
-        self.latencies.extend(run_latency(r) for r in results)
-        self.keys.extend([str(tvm_ffi.structural_hash(context.mod))] * len(results))
-        self._stats["failed_candidates"] += sum(run_failed(r) for r in results)
-        ids = sorted(set(self.keys))
-        groups = np.array([ids.index(k) for k in self.keys], dtype=np.int64)
-        lat = np.asarray(self.latencies, dtype=np.float64)
-        data = RankingData(
-            FeatureSet.from_list([str(i) for i in range(len(lat))], self.keys, self.mats),
-            lat,
-            np.zeros(len(lat), np.float32),  # adapt() relabels within each workload
-            groups,
-            ids,
-            np.ones(len(ids)),
-        )
-        self.current = adapt(self.init, data)
-        self._tick("update", len(results), time.perf_counter() - t0)
-
-    def save(self, path: str) -> None:
-        self.current.save(path)
-
-    def load(self, path: str) -> None:
-        self.current = Predictor.load(path)
-
-    def _tick(self, what: str, n: int, seconds: float) -> None:
-        s = self._stats
-        s[f"{what}_calls"] += 1
-        s["predicted_candidates" if what == "predict" else "updated_candidates"] += n
-        s[f"{what}_seconds"] += seconds
-        s["total_seconds"] += seconds
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self._stats)
-
-
 @dataclass
 class Contenders:
     """What each contender needs, loaded once; :meth:`cost_model` makes a fresh one per run."""
@@ -312,7 +234,7 @@ class Contenders:
             return self.predictor, name.split("-")[1]
         if name == "meta-adaptive":
             assert self.meta_init is not None
-            return MetaAdaptCostModel(self.meta_init), "frozen"
+            return self.meta_init, "meta-adaptive"
         raise ValueError(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
 
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Collect the llvm-znver4 dataset on this machine: resumable, pinned to one core so that
 # development on the other core disturbs the measurements as little as possible.
-# Rerun it to resume; finished tasks are skipped. Usage: scripts/collect_llvm_znver4.sh [b1|b8]
+# Rerun it to resume; finished tasks are skipped. Usage: scripts/collect_llvm_znver4.sh [b1|b8] [CORE]
+# Two runs may share the folder (e.g. b1 on core 1 and b8 on core 0): tasks are claimed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-b1}
+core=${2:-1}
 models_b1="resnet18,mobilenet_v2,bert_tiny,gpt2_block,llama_block,efficientnet_b0,vgg11,densenet121,resnet50,mobilenet_v3_small,vit_tiny,mlp_mixer_s,squeezenet1_0,bert_base_layer,lstm_cell,resnet34,bert_tiny_s64,bert_tiny_s256,lstm,gru"
 if [ "$phase" = b8 ]; then
   models=$(echo "$models_b1" | sed 's/,/-b8,/g; s/$/-b8/')
 else
   models=$models_b1
 fi
-exec taskset -c 1 tunezoo collect --target llvm-znver4 --models "$models" \
+exec taskset -c "$core" tunezoo collect --target llvm-znver4 --models "$models" \
   --candidates 128 --random 64 --batch 32 --num-cores 1 \
-  --number 3 --repeat 5 --min-repeat-ms 25 --cpu-affinity 1 \
+  --number 3 --repeat 5 --min-repeat-ms 25 --cpu-affinity "$core" \
   --out data/llvm-znver4

@@ -11,6 +11,8 @@ publishes, downloads and contributes (the client's own source is the spec):
 - ``GET|HEAD /{prefix}{repo}/resolve/{rev}/{path}`` with ``X-Repo-Commit``, ``ETag``,
   ``X-Linked-Etag``/``X-Linked-Size`` for LFS files, and single ``Range: bytes=N-`` requests
 - ``GET /api/{type}s/{repo}/tree/{rev}[/{path}]``, ``/refs``, ``/commits/{rev}``
+- ``POST /api/{type}s/{repo}/paths-info/{rev}`` (form ``paths=...``): what mirrors such as
+  olah ask before they proxy a ``resolve`` download
 - discussions and pull requests: create, details, merge, status; ``refs/pr/N`` revisions
 - ``POST /api/validate-yaml`` (the client checks a README's metadata before committing)
 
@@ -347,6 +349,9 @@ class HubHandler(BaseHTTPRequestHandler):
         if head == "tree":
             commit = repo.resolve(rest[1])
             return self._tree(repo, commit, "/".join(rest[2:]), query)
+        if head == "paths-info" and self.command == "POST":
+            commit = repo.resolve(rest[1])
+            return self._paths_info(commit, parse_qs(body.decode()).get("paths", []))
         if head == "refs":
             return self._refs(repo, query.get("include_prs") == "1")
         if head == "commits":
@@ -408,6 +413,16 @@ class HubHandler(BaseHTTPRequestHandler):
             nxt = f"{self.server.url}{urlsplit(self.path).path}?recursive={recursive}&cursor="
             headers["Link"] = f'<{nxt}{start + page_size}>; rel="next"'
         self._json(listing[start : start + page_size], headers=headers)
+
+    def _paths_info(self, commit: Commit, paths: list[str]) -> None:
+        """The entries of the paths that exist at ``commit`` (files or folders); no others."""
+        found = []
+        for path in dict.fromkeys(p.strip("/") for p in paths):
+            if path in commit.tree:
+                found.append(self._file_entry(path, commit.tree[path]))
+            elif path and any(p.startswith(path + "/") for p in commit.tree):
+                found.append({"type": "directory", "oid": _git_oid(path.encode()), "path": path})
+        self._json(found)
 
     @staticmethod
     def _file_entry(path: str, blob: Blob) -> dict:

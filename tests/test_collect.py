@@ -84,6 +84,50 @@ def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
         assert next(out.rglob(name)).read_bytes() == data
 
 
+def test_two_collectors_share_one_folder_without_measuring_a_task_twice(tmp_path):
+    script = tmp_path / "collect.py"
+    script.write_text(COLLECT_SCRIPT.format(data=str(HERE / "data")))
+    out = tmp_path / "ds"
+    procs = [_run_collect(out, script) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=900) == 0, proc.stdout.read().decode()[-2000:]
+    assert info(out)["workloads_with_records"] == 3 and validate(out) == []
+    ids = read_records(out).column("record_id").to_pylist()
+    assert len(ids) == len(set(ids))
+    log = [
+        json.loads(line)
+        for f in (out / "collect-log").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    assert sorted(e["name"] for e in log) == ["mm32", "mm48", "mm64"], "a task measured twice"
+    assert not list((out / ".claims").glob("*")), "claims left behind"
+
+
+def test_claims_of_live_collectors_hold_and_dead_ones_are_taken_over(tmp_path):
+    from dataset_builders.collect import CLAIMS_DIR, claim_task, release_task
+
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        claim = tmp_path / CLAIMS_DIR / "t1.pid"
+        claim.parent.mkdir(parents=True)
+        claim.write_text(str(other.pid))
+        assert not claim_task(tmp_path, "t1")  # a live collector holds it
+        other.kill()
+        other.wait()
+        assert claim_task(tmp_path, "t1")  # its collector died: taken over
+        assert claim.read_text() == str(os.getpid())
+        release_task(tmp_path, "t1")
+        assert not claim.exists()
+        claim.write_text("")  # being written by a collector that just claimed it
+        assert not claim_task(tmp_path, "t1")
+        old = time.time() - 3600
+        os.utime(claim, (old, old))  # ... or abandoned long ago
+        assert claim_task(tmp_path, "t1")
+    finally:
+        other.kill()
+        other.wait()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

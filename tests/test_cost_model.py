@@ -256,31 +256,35 @@ def test_timed_cost_model_wraps_metaschedule_xgb(measured):
 # --------------------------------------------------------------- a real tuning session
 
 
-@pytest.mark.tvm_measure
-def test_tune_tir_calls_the_frozen_adapter(tmp_path):
+def tune_small_matmul(cost_model, work_dir: Path):
+    """A real 16-trial ``tune_tir`` session of a 32x32x32 matmul with ``cost_model``."""
     from make_tuning_db import cpu_target, matmul  # noqa: PLC0415
 
     from tunezoo.measure import MeasureSettings, make_builder, make_local_runner  # noqa: PLC0415
 
-    original = tiny_predictor()
-    before = params(original)
-    model = TunezooCostModel(original, mode="frozen")
-    mod = matmul(32, 32, 32)
     target = cpu_target()
     settings = MeasureSettings(number=2, repeat=2, min_repeat_ms=1)
-    db = ms.tune_tir(
-        mod,
+    return ms.tune_tir(
+        matmul(32, 32, 32),
         target,
-        str(tmp_path),
+        str(work_dir),
         max_trials_global=16,
         num_trials_per_iter=8,
         builder=make_builder(settings, target),
         runner=make_local_runner(settings),
-        cost_model=model,
+        cost_model=cost_model,
         strategy=ms.search_strategy.EvolutionarySearch(population_size=64),
         num_tuning_cores=1,
         seed=0,
     )
+
+
+@pytest.mark.tvm_measure
+def test_tune_tir_calls_the_frozen_adapter(tmp_path):
+    original = tiny_predictor()
+    before = params(original)
+    model = TunezooCostModel(original, mode="frozen")
+    db = tune_small_matmul(model, tmp_path)
     stats = model.stats()
     assert stats["predict_calls"] > 0 and stats["predicted_candidates"] >= 16
     assert stats["update_calls"] >= 1 and stats["updated_candidates"] >= 8

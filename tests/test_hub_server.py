@@ -57,6 +57,23 @@ def test_tree_pages_refs_and_commits(repo, hub_server, monkeypatch):
     assert [(b.name, b.target_commit) for b in refs.branches] == [("main", second.oid)]
 
 
+def test_paths_info(repo):
+    api = HfApi()
+    table = b"PAR1" + bytes(range(256)) + b"PAR1"
+    first = add(api, repo, {"a/t.parquet": table, "a/info.json": b"{}"})
+    add(api, repo, {"a/info.json": b"[]"})
+    paths = ["a/info.json", "a/t.parquet", "a", "nope.json"]
+    found = api.get_paths_info(repo, paths, revision=first.oid, repo_type="dataset")
+    assert [(type(f).__name__, f.path) for f in found] == [
+        ("RepoFile", "a/info.json"),
+        ("RepoFile", "a/t.parquet"),
+        ("RepoFolder", "a"),
+    ]
+    assert found[0].blob_id == hashlib.sha1(b"blob 2\0{}").hexdigest()  # at that commit
+    assert found[1].lfs.sha256 == hashlib.sha256(table).hexdigest()
+    assert found[1].size == len(table)
+
+
 def test_pull_requests_merge_and_conflict(repo):
     api = HfApi()
     base = add(api, repo, {"x.json": b"1"})

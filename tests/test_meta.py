@@ -27,6 +27,7 @@ from tunezoo.meta import (
     inner_loop,
     load_init,
     meta_train,
+    selection_score,
     shots_loss,
     within_labels,
 )
@@ -196,6 +197,16 @@ def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):
     init.save(tmp_path / "segsum-mlp.meta-llvm-x86")
     for ref in ("llvm-znver4", "segsum-mlp.meta-llvm-x86"):
         assert load_init(ref, artifacts_dir=tmp_path).metadata[META_KEY]["inner_steps"] == 3
+
+
+def test_a_diverged_adaptation_scores_nan_instead_of_crashing():
+    data = synthetic_data()
+    predictor = small_predictor(data)
+    fine = few_shot_eval(predictor, data, k=8, draws=1, steps=3, lr=1e-3)
+    assert np.isfinite(fine["top1_score"]["mean"])
+    diverged = few_shot_eval(predictor, data, k=8, draws=1, steps=20, lr=1e12)
+    assert np.isnan(diverged["top1_score"]["mean"]) and diverged.keys() == fine.keys()
+    assert selection_score(diverged) < selection_score(fine)
 
 
 def test_adapt_uses_the_saved_procedure_and_leaves_the_init_alone():

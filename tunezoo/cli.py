@@ -447,7 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--predictor", default="auto", help="auto | none (MetaSchedule's XGBoost) | NAME[@REV]"
     )
-    p.add_argument("--mode", choices=["frozen", "adaptive"], default="frozen")
+    p.add_argument(
+        "--mode",
+        choices=["frozen", "adaptive", "meta-adaptive"],
+        default="frozen",
+        help="frozen: predict only; adaptive: fine-tune the predictor on each measured batch; "
+        "meta-adaptive: re-adapt the target family's meta-initialisation per workload",
+    )
     p.add_argument("--work-dir", default="tunezoo-tune", help="where the tuning database goes")
     p.add_argument("--trials-per-iter", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)

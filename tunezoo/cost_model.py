@@ -271,11 +271,7 @@ class TunezooCostModel(PyCostModel):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         p = self.predictor
-        tensors = {
-            f"model.{k}": v.detach().contiguous().cpu() for k, v in p.model.state_dict().items()
-        }
-        tensors["normalizer.mean"] = p.mean.contiguous()
-        tensors["normalizer.std"] = p.std.contiguous()
+        tensors = p.tensors()
         save_file(tensors, target, metadata={"format": "pt", "arch": p.arch})
         sidecar = {
             "tunezoo_cost_model_format": SAVE_FORMAT,

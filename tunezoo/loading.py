@@ -36,6 +36,7 @@ from tunezoo.targets import list_targets as _list_targets
 
 if TYPE_CHECKING:
     from tunezoo.cost_model import TunezooCostModel
+    from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 
 ARTIFACTS_ENV = "TUNEZOO_ARTIFACTS_DIR"
 PACKAGE_ARTIFACTS = Path(__file__).with_name("artifacts")
@@ -284,14 +285,26 @@ def load_predictor(
     catalog: str | Path | cat.Catalog | None = None,
     cache_dir: str | Path | None = None,
     **adapt_kwargs: Any,
-) -> TunezooCostModel:
+) -> TunezooCostModel | MetaAdaptiveCostModel:
     """A MetaSchedule cost model for a target key (``llvm-znver4``) or a predictor name
     (``segsum-mlp.llvm-znver4``, ``name@revision``).
 
-    ``mode`` is ``frozen`` (predict only) or ``adaptive`` (few-shot updates during tuning;
-    ``adapt_kwargs`` are :class:`tunezoo.cost_model.AdaptConfig` fields: steps, lr, ...).
+    ``mode`` is ``frozen`` (predict only), ``adaptive`` (few-shot updates during tuning;
+    ``adapt_kwargs`` are :class:`tunezoo.cost_model.AdaptConfig` fields: steps, lr, ...)
+    or ``meta-adaptive``: the target family's bundled meta-initialisation
+    (:func:`tunezoo.meta.load_init`; a target key or a ``<arch>.meta-<family>`` name),
+    re-adapted per workload after every measured batch with the inner loop it was
+    meta-trained for (:class:`tunezoo.meta_cost_model.MetaAdaptiveCostModel`).
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
     """
+    if mode == "meta-adaptive":
+        from tunezoo.meta import load_init  # noqa: PLC0415
+        from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415 - imports TVM
+
+        if revision is not None:
+            raise ValueError("meta-initialisations are bundled; revision= does not apply")
+        init = load_init(target_or_name, artifacts_dir=artifacts_dir)
+        return MetaAdaptiveCostModel(init, **adapt_kwargs)
     predictor = load_predictor_artifact(
         target_or_name,
         revision=revision,

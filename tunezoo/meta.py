@@ -299,11 +299,12 @@ def few_shot_eval(
         if not groups_all:
             raise ValueError(f"no workload has {k} + {min_query} candidates to evaluate on")
         weights = dict(zip(data.group_ids, data.group_weights.tolist(), strict=True))
-        metrics = evaluate_ranking(
-            np.concatenate(lat_all), np.concatenate(scores_all), groups_all, weights
-        )
-        if not all(np.isfinite(np.concatenate(scores_all))):
-            metrics = {key: float("nan") for key in metrics}  # a diverged adaptation
+        lat_cat, scores_cat = np.concatenate(lat_all), np.concatenate(scores_all)
+        if np.isfinite(scores_cat).all():
+            metrics = evaluate_ranking(lat_cat, scores_cat, groups_all, weights)
+        else:  # a diverged adaptation: NaN metrics (the worst in selection), not a crash
+            keys = evaluate_ranking(lat_cat, np.zeros_like(scores_cat), groups_all, weights)
+            metrics = {key: float("nan") for key in keys}
         per_draw.append({key: float(v) for key, v in metrics.items()})
     return summarise_draws(per_draw)
 
@@ -529,6 +530,7 @@ def load_init(
                 f"one: python scripts/train_meta.py --dataset data/<target> --out {folder}"
             )
     predictor = Predictor.load(folder)
+    predictor.metadata["tunezoo_source"] = {"name": folder.name, "path": str(folder)}
     if not is_meta_init(predictor):
         raise NotAMetaInitError(
             f"{folder} is a predictor, not a meta-initialisation (its config has no "

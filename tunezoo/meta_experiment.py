@@ -16,6 +16,7 @@ Example (the bundled llvm-x86 meta-init):
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import platform
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from tunezoo.evaluate import METRICS_DOC
+from tunezoo.experiment import data_until
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import ALGORITHMS, MetaConfig, few_shot_eval, meta_train, selection_score
 from tunezoo.training import RankingData, load_ranking_data
@@ -49,22 +51,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     defaults = MetaConfig()
     for f in fields(MetaConfig):
-        if f.name in ("algorithm", "arch_config"):
+        if f.name in ("algorithm", "arch_config", "inner_lr"):
             continue
         value = getattr(defaults, f.name)
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(value), default=value)
+    p.add_argument(
+        "--inner-lr",
+        type=float,
+        nargs="+",
+        default=[defaults.inner_lr],
+        help="inner-loop SGD learning rate(s): each is meta-trained; keep the best on validation",
+    )
     p.add_argument("--arch-config", type=json.loads, default={}, help="JSON dict")
     p.add_argument("--eval-draws-final", type=int, default=5, help="draws for test/heldout")
     p.add_argument("--cache-dir", help="feature cache (default ~/.cache/tunezoo)")
+    p.add_argument(
+        "--until",
+        type=utc_time,
+        help="only records measured up to this ISO time (default: the dataset's newest); "
+        "recorded as data_until, so a growing dataset can be cut back to this snapshot",
+    )
     p.add_argument("--quick", action="store_true", help="a short run (a few minutes)")
     return p.parse_args(argv)
 
 
-def load(dataset: str, cache_dir: str | None, min_candidates: int) -> dict[str, RankingData]:
+def utc_time(text: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def load(
+    dataset: str, cache_dir: str | None, min_candidates: int, until: dt.datetime
+) -> dict[str, RankingData]:
     out = {}
     for part in PARTS:
         out[part] = load_ranking_data(
-            dataset, part, min_candidates=min_candidates, cache_dir=cache_dir, progress=False
+            dataset,
+            part,
+            min_candidates=min_candidates,
+            cache_dir=cache_dir,
+            progress=False,
+            until=until,
         )
         print(f"{part}: {len(out[part].group_ids)} workloads, {len(out[part])} candidates")
     return out
@@ -77,17 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.meta_steps, args.eval_every, args.eval_draws_final = 100, 25, 2
     target = args.target or Path(args.dataset).resolve().name
-    data = load(args.dataset, args.cache_dir, args.min_candidates)
-    base = {f.name: getattr(args, f.name) for f in fields(MetaConfig) if f.name != "algorithm"}
+    until = args.until or data_until(args.dataset)  # fixed first: collection may be running
+    data = load(args.dataset, args.cache_dir, args.min_candidates, until)
+    skip = ("algorithm", "inner_lr")
+    base = {f.name: getattr(args, f.name) for f in fields(MetaConfig) if f.name not in skip}
     runs = {}
     for algorithm in args.algorithm:
-        config = MetaConfig(**{**base, "algorithm": algorithm})
-        print(f"--- {algorithm}")
-        init, info = meta_train(data["train"], data["validation"], config, target_key=target)
-        runs[algorithm] = (init, info, config)
-    best_alg = max(runs, key=lambda a: selection_score(runs[a][1]["validation"]))
-    init, info, config = runs[best_alg]
-    print(f"selected {best_alg} (step {info['best_step']})")
+        for inner_lr in args.inner_lr:
+            config = MetaConfig(**{**base, "algorithm": algorithm, "inner_lr": inner_lr})
+            name = f"{algorithm}@inner_lr={inner_lr:g}"
+            print(f"--- {name}")
+            init, info = meta_train(data["train"], data["validation"], config, target_key=target)
+            runs[name] = (init, info, config)
+    best_run = max(runs, key=lambda a: selection_score(runs[a][1]["validation"]))
+    init, info, config = runs[best_run]
+    best_alg = config.algorithm
+    print(f"selected {best_run} (step {info['best_step']})")
 
     def evaluate(data_part: RankingData, steps: int) -> dict:
         return few_shot_eval(
@@ -117,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         "target_key": target,
         "arch": config.arch,
         "algorithm": best_alg,
+        "selected_run": best_run,
         "meta": config.meta_fields(),
         "feature_version": FEATURE_VERSION,
         "dataset": str(args.dataset),
+        "data_until": until.isoformat(),
         "data_counts": {
             p: {"workloads": len(d.group_ids), "candidates": len(d)} for p, d in data.items()
         },
@@ -132,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         **{p: means(v["adapted"]) for p, v in few_shot.items()},
         "baselines": {"unadapted": {p: means(v["unadapted"]) for p, v in few_shot.items()}},
         "few_shot": few_shot,
-        "algorithms": {
+        "runs": {
             a: {
                 "validation": means(r[1]["validation"]),
                 "best_step": r[1]["best_step"],

@@ -112,15 +112,20 @@ class Predictor:
             "metadata": self.metadata,
         }
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Weights and normaliser as the flat dict every tunezoo safetensors file holds."""
+        out = {
+            f"model.{k}": v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()
+        }
+        out["normalizer.mean"] = self.mean.detach().contiguous()
+        out["normalizer.std"] = self.std.detach().contiguous()
+        return out
+
     def save(self, directory: str | Path) -> dict[str, str]:
         """Write the artifact; returns {file name: sha256}."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            f"model.{k}": v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()
-        }
-        tensors["normalizer.mean"] = self.mean.contiguous()
-        tensors["normalizer.std"] = self.std.contiguous()
+        tensors = self.tensors()
         # one metadata key: safetensors writes several in varying order, changing the sha256
         save_file(tensors, out / WEIGHTS_FILE, metadata={"format": "pt"})
         (out / CONFIG_FILE).write_text(

@@ -246,7 +246,13 @@ def _cost_model(
 
         request = target_key if predictor == "auto" else predictor
         model = load_predictor(request, mode=mode, **adapt_kwargs)
-        return model, str(model.predictor.metadata.get("tunezoo_source", {}).get("name", request))
+        weights = model.init if mode == "meta-adaptive" else model.predictor
+        return model, str(weights.metadata.get("tunezoo_source", {}).get("name", request))
+    if isinstance(predictor, Predictor) and mode == "meta-adaptive":
+        from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
+
+        model = MetaAdaptiveCostModel(predictor, **adapt_kwargs)
+        return model, f"{predictor.arch}.{predictor.target_key} meta-init (in memory)"
     if isinstance(predictor, Predictor):
         model = TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
         return model, f"{predictor.arch}.{predictor.target_key} (in memory)"

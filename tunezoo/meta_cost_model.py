@@ -1,0 +1,256 @@
+"""A meta-initialisation as a MetaSchedule cost model that adapts the way it was meta-trained.
+
+:class:`~tunezoo.cost_model.TunezooCostModel`'s ``adaptive`` mode keeps training one copy
+of a predictor with AdamW, batch after batch. A meta-initialisation was optimised for a
+different procedure: start from the init, take ``inner_steps`` SGD steps at ``inner_lr``
+on the measured candidates of *one* workload, then rank the rest of that workload. This
+cost model follows exactly that procedure (:func:`tunezoo.meta.adapt`): after every
+measured batch, the workload's fast weights are recomputed from the init on everything
+measured of that workload so far, and its next candidates are scored with them. Workloads
+not measured yet are scored by the init itself, and adapting one workload never changes
+another's weights (no forgetting, no interference between tasks of a session).
+
+``tunezoo.load_predictor(target, mode="meta-adaptive")`` returns one of these.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tvm.ir.utils import derived_object
+from tvm.s_tir.meta_schedule.cost_model import PyCostModel
+
+from tunezoo.cost_model import (
+    _direct_python_calls,
+    _workload_key,
+    positive_scores,
+    run_failed,
+    run_latency,
+)
+from tunezoo.features import FEATURE_VERSION, FeatureSet, features_of_candidates
+from tunezoo.meta import META_KEY, adapt, is_meta_init
+from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
+from tunezoo.training import RankingData
+
+SAVE_FORMAT = 1
+SIDECAR_SUFFIX = ".json"
+MODE = "meta-adaptive"
+
+
+def _new_stats() -> dict[str, Any]:
+    return {
+        "mode": MODE,
+        "predict_calls": 0,
+        "predicted_candidates": 0,
+        "update_calls": 0,
+        "updated_candidates": 0,
+        "failed_candidates": 0,
+        "workloads": 0,
+        "adaptations": 0,
+        "feature_seconds": 0.0,
+        "predict_seconds": 0.0,
+        "train_seconds": 0.0,  # the inner loops run in update
+        "update_seconds": 0.0,
+        "total_seconds": 0.0,
+    }
+
+
+def _group_data(mats: list[np.ndarray], latencies: list[float]) -> RankingData:
+    """One workload's measurements as the RankingData :func:`adapt` takes."""
+    n = len(mats)
+    lat = np.asarray(latencies, dtype=np.float64)
+    return RankingData(
+        FeatureSet.from_list([str(i) for i in range(n)], ["session"] * n, mats),
+        lat,
+        np.zeros(n, np.float32),  # adapt() labels within the workload itself
+        np.zeros(n, np.int64),
+        ["session"],
+        np.ones(1),
+    )
+
+
+@_direct_python_calls
+@derived_object
+class MetaAdaptiveCostModel(PyCostModel):
+    """Per-workload fast weights adapted from a meta-initialisation (see the module doc).
+
+    ``max_support`` caps how many measurements of a workload one adaptation uses (the most
+    recent ones), so that a long session costs a bounded time per update.
+    """
+
+    def __init__(self, init: Predictor, *, max_support: int = 256) -> None:
+        if not is_meta_init(init):
+            raise PredictorFormatError(
+                f"{init.arch}.{init.target_key} is a predictor, not a meta-initialisation "
+                f"(no metadata.{META_KEY}); use TunezooCostModel(mode='adaptive') for it"
+            )
+        if init.feature_version != FEATURE_VERSION:
+            raise FeatureVersionError(
+                f"the meta-initialisation was trained on features {init.feature_version!r}, "
+                f"this tunezoo computes {FEATURE_VERSION!r}"
+            )
+        if max_support < 2:
+            raise ValueError("max_support must be at least 2")
+        self.init = init
+        self.init.model.eval()
+        self.max_support = max_support
+        self.meta: dict[str, Any] = dict(init.metadata[META_KEY])
+        self._mats: dict[str, list[np.ndarray]] = {}
+        self._latencies: dict[str, list[float]] = {}
+        self._adapted: dict[str, Predictor] = {}
+        self._stats = _new_stats()
+
+    # ------------------------------------------------------------------ MetaSchedule API
+
+    def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
+        """Scores from the workload's fast weights (the init before its first update)."""
+        t0 = time.perf_counter()
+        mats = features_of_candidates(context, list(candidates))
+        t1 = time.perf_counter()
+        raw = self.predictor_for(_workload_key(context)).score_matrices(mats)
+        t2 = time.perf_counter()
+        s = self._stats
+        s["predict_calls"] += 1
+        s["predicted_candidates"] += len(mats)
+        s["feature_seconds"] += t1 - t0
+        s["predict_seconds"] += t2 - t1
+        s["total_seconds"] += t2 - t0
+        return positive_scores(raw)
+
+    def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
+        """Remember the measurements and re-adapt this workload's weights from the init."""
+        t0 = time.perf_counter()
+        candidates, results = list(candidates), list(results)
+        if len(candidates) != len(results):
+            raise ValueError(f"{len(candidates)} candidates but {len(results)} results")
+        s = self._stats
+        s["update_calls"] += 1
+        s["updated_candidates"] += len(candidates)
+        s["failed_candidates"] += sum(run_failed(r) for r in results)
+        if candidates:
+            tf = time.perf_counter()
+            mats = features_of_candidates(context, candidates)
+            s["feature_seconds"] += time.perf_counter() - tf
+            key = _workload_key(context)
+            self._mats.setdefault(key, []).extend(mats)
+            self._latencies.setdefault(key, []).extend(run_latency(r) for r in results)
+            self._readapt(key)
+        elapsed = time.perf_counter() - t0
+        s["update_seconds"] += elapsed
+        s["total_seconds"] += elapsed
+
+    def save(self, path: str) -> None:
+        """The init's weights and every measurement (safetensors) at ``path``; the init's
+        config, the keys and stats in ``path + .json``. :meth:`load` re-adapts from them, so
+        the restored model scores exactly as the saved one did."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        p = self.init
+        tensors = p.tensors()
+        keys = sorted(self._mats)
+        for i, key in enumerate(keys):
+            mats = self._mats[key]
+            counts = np.array([len(m) for m in mats], dtype=np.int64)
+            tensors[f"group.{i}.values"] = torch.from_numpy(np.concatenate(mats).astype(np.float32))
+            tensors[f"group.{i}.counts"] = torch.from_numpy(counts)
+            tensors[f"group.{i}.latencies"] = torch.tensor(
+                self._latencies[key], dtype=torch.float64
+            )
+        save_file(tensors, target, metadata={"format": "pt"})
+        sidecar = {
+            "tunezoo_meta_cost_model_format": SAVE_FORMAT,
+            "mode": MODE,
+            "max_support": self.max_support,
+            "init": p.config_dict(),
+            "workload_keys": keys,
+            "stats": self.stats(),
+            "weights_sha256": sha256_file(target),
+        }
+        target.with_name(target.name + SIDECAR_SUFFIX).write_text(
+            json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
+        )
+
+    def load(self, path: str) -> None:
+        """Restore what :meth:`save` wrote (same architecture), re-adapting each workload."""
+        target = Path(path)
+        side = target.with_name(target.name + SIDECAR_SUFFIX)
+        for f in (target, side):
+            if not f.exists():
+                raise PredictorFormatError(
+                    f"{f} is missing: not a saved meta-adaptive cost model (save writes the "
+                    f"tensors and a '{SIDECAR_SUFFIX}' sidecar)"
+                )
+        sidecar = json.loads(side.read_text())
+        if sidecar.get("tunezoo_meta_cost_model_format") != SAVE_FORMAT:
+            raise PredictorFormatError(f"{side}: not a meta-adaptive cost model save (format)")
+        if sha256_file(target) != sidecar.get("weights_sha256"):
+            raise PredictorFormatError(
+                f"{target}: sha256 differs from the one {side.name} recorded; the file was "
+                "changed or corrupted after it was saved"
+            )
+        mine = self.init.config_dict()
+        for key in ("arch", "arch_config", "feature_version"):
+            if sidecar["init"].get(key) != mine[key]:
+                raise PredictorFormatError(
+                    f"{target}: saved {key} {sidecar['init'].get(key)!r} does not match "
+                    f"this cost model's {mine[key]!r}"
+                )
+        tensors = load_file(target)
+        state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            self.init.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise PredictorFormatError(f"{target}: {str(exc).splitlines()[0]}") from exc
+        self.init.mean.copy_(tensors["normalizer.mean"])
+        self.init.std.copy_(tensors["normalizer.std"])
+        self.init.model.eval()
+        self.init.metadata = sidecar["init"].get("metadata", self.init.metadata)
+        self.meta = dict(self.init.metadata[META_KEY])
+        self.max_support = int(sidecar.get("max_support", self.max_support))
+        self._mats, self._latencies, self._adapted = {}, {}, {}
+        for i, key in enumerate(sidecar["workload_keys"]):
+            values = tensors[f"group.{i}.values"].numpy()
+            bounds = np.concatenate([[0], np.cumsum(tensors[f"group.{i}.counts"].numpy())])
+            self._mats[key] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            self._latencies[key] = tensors[f"group.{i}.latencies"].tolist()
+            self._readapt(key)
+        self._stats = {**_new_stats(), **sidecar.get("stats", {})}
+
+    # ------------------------------------------------------------------------ tunezoo API
+
+    def predictor_for(self, workload_key: str) -> Predictor:
+        """The weights that score ``workload_key`` now: its adapted copy, or the init."""
+        return self._adapted.get(workload_key, self.init)
+
+    def stats(self) -> dict[str, Any]:
+        out = dict(self._stats)
+        out["arch"] = self.init.arch
+        out["target_key"] = self.init.target_key
+        out["inner_lr"] = self.meta.get("inner_lr")
+        out["inner_steps"] = self.meta.get("inner_steps")
+        return out
+
+    def reset_stats(self) -> None:
+        self._stats = {**_new_stats(), "workloads": len(self._mats)}
+
+    def _readapt(self, key: str) -> None:
+        mats = self._mats[key][-self.max_support :]
+        lat = self._latencies[key][-self.max_support :]
+        if len(mats) < 2 or not np.isfinite(lat).any():
+            return  # nothing to rank yet: the init keeps scoring this workload
+        t0 = time.perf_counter()
+        self._adapted[key] = adapt(self.init, _group_data(mats, lat))
+        s = self._stats
+        s["train_seconds"] += time.perf_counter() - t0
+        s["adaptations"] += 1
+        s["workloads"] = len(self._mats)
+
+
+__all__ = ["MODE", "MetaAdaptiveCostModel"]
