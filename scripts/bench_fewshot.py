@@ -18,7 +18,7 @@ workload not in the support); mean and std over ``--draws`` random supports, the
 supports for every method. Evaluation workloads need ``max(K) + --min-query`` candidates,
 so every K is scored on the same workloads.
 
-Writes ``<out>.json`` and ``<out>.png`` (default ``scripts/results/fewshot``, or
+Writes ``<out>.json``, ``<out>.md`` (the table) and ``<out>.png`` (default ``scripts/results/fewshot``, or
 ``scripts/results/fewshot-quick`` with ``--quick``) and prints a table.
 """
 
@@ -311,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n"
     )
     plot(report, out.with_suffix(".png"))
-    print(table(report))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')} ({report['seconds']} s)")
+    text = table(report)
+    out.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    print(f"wrote {out}.{{json,md,png}} ({report['seconds']} s)")
     return 0
 
 

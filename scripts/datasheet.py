@@ -69,7 +69,14 @@ def main() -> None:
         if e is None
     ]
     noise = noise_stats(ok)
-    settings = Counter(records.column("measure_settings").to_pylist()).most_common(1)[0][0]
+    all_settings = Counter(records.column("measure_settings").to_pylist())
+    settings = all_settings.most_common(1)[0][0]
+    per_core: Counter = Counter()
+    for text, count in all_settings.items():
+        per_core[str(json.loads(text).get("cpu_affinity"))] += count
+    affinity_text = ", ".join(
+        f"`taskset -c {core}`: {count}" for core, count in sorted(per_core.items())
+    )
     cpu = Counter(records.column("hw_cpu_model").to_pylist()).most_common(1)[0][0]
     target = Counter(records.column("target").to_pylist()).most_common(1)[0][0]
     created = records.column("created_at").to_pylist()
@@ -78,6 +85,7 @@ def main() -> None:
     stats = {
         "summary": summary,
         "noise": noise,
+        "records_per_core": dict(per_core),
         "measure_settings": json.loads(settings),
         "cpu": cpu,
         "target": target,
@@ -110,8 +118,10 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
 - Measurement: MetaSchedule `LocalBuilder` (the default build minus the tensor-intrinsic
   import) and `LocalRunner`; settings: number={s.get("number")}, repeat={s.get("repeat")},
   min_repeat_ms={s.get("min_repeat_ms")}, cache flush {s.get("enable_cpu_cache_flush")};
-  the collector is pinned to one core (`taskset -c {s.get("cpu_affinity")}`) and the target
-  uses `num-cores: 1`, so development on the other core disturbs the measurements least.
+  each collector is pinned to one core and the target uses `num-cores: 1`; records per
+  core: {affinity_text}. Core 1 is the collection core; records measured on core 0 shared
+  it with development work (niced below it), so filter on their repeat spread if that
+  matters.
 - Target: `{target}`
 - Machine: {cpu}; TVM {records.column("tvm_version")[0]}.
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from tunezoo.features import FEATURE_VERSION
-from tunezoo.loading import bundled_predictors, load_predictor
+from tunezoo.loading import artifacts_dir, bundled_predictors, load_predictor
+from tunezoo.meta import META_KEY
 from tunezoo.predictor import Predictor, sha256_file
+from tunezoo.targets import get_target
 
 ARTIFACTS = sorted(bundled_predictors().items())
 
@@ -39,3 +41,39 @@ def test_the_local_cpu_predictor_loads_offline_and_ranks(imported_dataset, tmp_p
     )
     scores = predictor.score(data.features)
     assert np.isfinite(scores).all() and len(np.unique(scores)) > 1
+
+
+META_INITS = sorted(p for p in artifacts_dir().glob("*.meta-*") if (p / "config.json").exists())
+
+
+@pytest.mark.parametrize("path", META_INITS, ids=[p.name for p in META_INITS])
+def test_bundled_meta_init_is_named_after_its_contents(path: Path):
+    config = json.loads((path / "config.json").read_text())
+    assert path.name == f"{config['arch']}.meta-{get_target(config['target_key']).family}"
+    assert config["feature_version"] == FEATURE_VERSION
+    meta = config["metadata"][META_KEY]
+    assert meta["inner_steps"] >= 1 and meta["inner_lr"] > 0
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["kind"] == "meta-init" and metrics["meta"] == meta
+    for file, sha in metrics["files_sha256"].items():
+        assert sha256_file(path / file) == sha, f"{file} changed after training"
+
+
+def test_the_local_cpu_meta_init_adapts_offline_during_a_session(imported_dataset, tmp_path):
+    """load_predictor(mode='meta-adaptive') works on a fresh install, and adapting on real
+    measurements changes how that workload is ranked."""
+    if not META_INITS:
+        pytest.skip("no bundled meta-initialisation")
+    from tunezoo.meta import adapt
+    from tunezoo.meta_cost_model import MetaAdaptiveCostModel
+    from tunezoo.training import load_ranking_data
+
+    model = load_predictor("llvm-znver4", mode="meta-adaptive", local_files_only=True)
+    assert isinstance(model, MetaAdaptiveCostModel)
+    data = load_ranking_data(
+        imported_dataset, "train", min_candidates=4, cache_dir=tmp_path, progress=False
+    )
+    before = model.init.score(data.features)
+    adapted = adapt(model.init, data)
+    after = adapted.score(data.features)
+    assert np.isfinite(after).all() and not np.allclose(before, after)

@@ -304,6 +304,12 @@ def load_predictor(
         if revision is not None:
             raise ValueError("meta-initialisations are bundled; revision= does not apply")
         init = load_init(target_or_name, artifacts_dir=artifacts_dir)
+        try:
+            named = cat.parse_name(target_or_name)["kind"] == "meta-init"
+        except cat.CatalogError:
+            named = False  # a target key
+        name = target_or_name if named else f"{init.arch}.meta-{get_target(target_or_name).family}"
+        init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
         return MetaAdaptiveCostModel(init, **adapt_kwargs)
     predictor = load_predictor_artifact(
         target_or_name,

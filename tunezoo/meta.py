@@ -530,7 +530,6 @@ def load_init(
                 f"one: python scripts/train_meta.py --dataset data/<target> --out {folder}"
             )
     predictor = Predictor.load(folder)
-    predictor.metadata["tunezoo_source"] = {"name": folder.name, "path": str(folder)}
     if not is_meta_init(predictor):
         raise NotAMetaInitError(
             f"{folder} is a predictor, not a meta-initialisation (its config has no "
