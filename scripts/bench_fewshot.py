@@ -18,8 +18,9 @@ workload not in the support); mean and std over ``--draws`` random supports, the
 supports for every method. Evaluation workloads need ``max(K) + --min-query`` candidates,
 so every K is scored on the same workloads.
 
-Writes ``<out>.json``, ``<out>.md`` (the table) and ``<out>.png`` (default ``scripts/results/fewshot``, or
-``scripts/results/fewshot-quick`` with ``--quick``) and prints a table.
+Writes ``<out>.json``, ``<out>.md`` (the table) and ``<out>.png`` (default
+``scripts/results/fewshot``, or ``scripts/results/fewshot-quick`` with ``--quick``) and
+prints the table.
 """
 
 from __future__ import annotations
