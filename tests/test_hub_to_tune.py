@@ -65,6 +65,56 @@ def test_publish_download_load_predictor_tune(tmp_path):
     assert (tmp_path / "work" / "database_tuning_record.json").stat().st_size > 0
 
 
+def test_published_meta_init_downloads_and_adapts_in_a_session(tmp_path):
+    """A meta-init that is not bundled resolves through the catalog like a predictor."""
+    from tunezoo.meta import META_KEY, load_init
+    from tunezoo.meta_cost_model import MetaAdaptiveCostModel
+
+    init, artifact = _publishable(tmp_path)
+    init.metadata[META_KEY] = {
+        "algorithm": "fomaml",
+        "inner_lr": 0.05,
+        "inner_steps": 3,
+        "support_k": 16,
+        "loss": "lambdarank",
+    }
+    init.save(artifact)
+    name = "segsum-mlp.meta-llvm-x86"
+    result = hub.publish_model(artifact, name)
+    assert catalog.get_artifact(name).kind == "meta-init"
+
+    no_bundled = tmp_path / "no-bundled-artifacts"
+    no_bundled.mkdir()
+    cache = tmp_path / "hf-cache"
+    loaded = load_init("llvm-znver4", artifacts_dir=no_bundled, cache_dir=cache)
+    assert loaded.metadata[META_KEY]["inner_steps"] == 3
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(3, PER_STORE_DIM)).astype(np.float32) for _ in range(4)]
+    assert np.array_equal(loaded.score_matrices(mats), init.score_matrices(mats))
+
+    model = load_predictor(
+        f"{name}@{result.commit}",
+        mode="meta-adaptive",
+        artifacts_dir=no_bundled,
+        cache_dir=cache,
+        local_files_only=True,  # the download above is in the cache: no network needed
+    )
+    assert isinstance(model, MetaAdaptiveCostModel)
+    assert model.init.metadata["tunezoo_source"]["name"] == name
+    tuned = tune(
+        "matmul-64",
+        target_key="llvm-znver4",
+        trials=8,
+        predictor=model,
+        work_dir=tmp_path / "work",
+        num_trials_per_iter=8,
+        progress=False,
+        population_size=64,
+    )
+    assert np.isfinite(tuned.best_latency_s)
+    assert tuned.cost_model_stats["adaptations"] >= 1
+
+
 def test_contribute_a_metaschedule_database_opens_a_pull_request(tuned_db, tmp_path):
     from synthetic_records import tables
     from tvm.s_tir import meta_schedule as ms

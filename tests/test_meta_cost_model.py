@@ -137,7 +137,7 @@ def test_load_predictor_meta_adaptive_uses_the_bundled_init(tmp_path):
     tiny_predictor().save(root / "segsum-mlp.meta-llvm-arm64")  # a predictor posing as an init
     with pytest.raises(PredictorFormatError, match="not a meta-initialisation"):
         load_predictor("llvm-neoverse-n1", mode="meta-adaptive", artifacts_dir=root)
-    with pytest.raises(Exception, match="no bundled meta-initialisation"):
+    with pytest.raises(Exception, match="no meta-initialisation .* bundled"):
         load_predictor("cuda-a100", mode="meta-adaptive", artifacts_dir=root)
 
 

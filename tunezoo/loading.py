@@ -291,8 +291,8 @@ def load_predictor(
 
     ``mode`` is ``frozen`` (predict only), ``adaptive`` (few-shot updates during tuning;
     ``adapt_kwargs`` are :class:`tunezoo.cost_model.AdaptConfig` fields: steps, lr, ...)
-    or ``meta-adaptive``: the target family's bundled meta-initialisation
-    (:func:`tunezoo.meta.load_init`; a target key or a ``<arch>.meta-<family>`` name),
+    or ``meta-adaptive``: the target family's meta-initialisation (a target key or a
+    ``<arch>.meta-<family>`` name, resolved by :func:`tunezoo.meta.load_init`),
     re-adapted per workload after every measured batch with the inner loop it was
     meta-trained for (:class:`tunezoo.meta_cost_model.MetaAdaptiveCostModel`).
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
@@ -301,14 +301,20 @@ def load_predictor(
         from tunezoo.meta import load_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415 - imports TVM
 
-        if revision is not None:
-            raise ValueError("meta-initialisations are bundled; revision= does not apply")
-        init = load_init(target_or_name, artifacts_dir=artifacts_dir)
+        init = load_init(
+            target_or_name,
+            artifacts_dir=artifacts_dir,
+            revision=revision,
+            local_files_only=local_files_only,
+            catalog=catalog,
+            cache_dir=cache_dir,
+        )
+        request, _ = cat.split_revision(target_or_name)
         try:
-            named = cat.parse_name(target_or_name)["kind"] == "meta-init"
+            named = cat.parse_name(request)["kind"] == "meta-init"
         except cat.CatalogError:
             named = False  # a target key
-        name = target_or_name if named else f"{init.arch}.meta-{get_target(target_or_name).family}"
+        name = request if named else f"{init.arch}.meta-{get_target(request).family}"
         init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
         return MetaAdaptiveCostModel(init, **adapt_kwargs)
     predictor = load_predictor_artifact(

@@ -490,14 +490,20 @@ def load_init(
     *,
     arch: str = "segsum-mlp",
     artifacts_dir: str | Path | None = None,
+    revision: str | None = None,
+    local_files_only: bool = False,
+    catalog: str | Path | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Predictor:
     """Load a meta-initialisation.
 
     ``target_or_dir`` is a folder (a :class:`~pathlib.Path`, or a string ``local-dir:PATH``),
-    a meta-init name (``segsum-mlp.meta-llvm-x86``) or a target key (``llvm-znver4``, which
-    means ``<arch>.meta-<its family>``); names are looked up among the bundled artifacts
-    (``tunezoo/artifacts/`` or ``$TUNEZOO_ARTIFACTS_DIR``). A bare string is never guessed
-    to be a path.
+    a meta-init name (``segsum-mlp.meta-llvm-x86``, ``name@revision``) or a target key
+    (``llvm-znver4``, which means ``<arch>.meta-<its family>``). Names resolve like
+    predictors: the bundled artifacts (``tunezoo/artifacts/`` or ``$TUNEZOO_ARTIFACTS_DIR``)
+    unless a revision is asked for, then the catalog, downloaded from the Hub at its pinned
+    revision with sha256 checks (``local_files_only``: from the cache only). A bare string
+    is never guessed to be a path.
     """
     from tunezoo import catalog as cat  # noqa: PLC0415
     from tunezoo.loading import artifacts_dir as _artifacts_dir  # noqa: PLC0415
@@ -508,7 +514,8 @@ def load_init(
     elif target_or_dir.startswith("local-dir:"):
         folder = Path(target_or_dir[len("local-dir:") :])
     else:
-        name = target_or_dir
+        name, from_name = cat.split_revision(target_or_dir)
+        revision = revision or from_name
         try:
             kind = cat.parse_name(name)["kind"]
         except cat.CatalogError:
@@ -524,10 +531,22 @@ def load_init(
                 ) from None
             name = f"{arch}.meta-{family}"
         folder = _artifacts_dir(artifacts_dir) / name
-        if not folder.is_dir():
+        published = {a.name: a for a in cat.load_catalog(catalog).list("meta-init")}
+        if name in published and (revision is not None or not folder.is_dir()):
+            from tunezoo import hub  # noqa: PLC0415 - the Hub client only when it is needed
+
+            folder = hub.download_artifact(
+                published[name],
+                revision=revision,
+                local_files_only=local_files_only,
+                cache_dir=cache_dir,
+            )
+        elif not folder.is_dir() or revision is not None:
+            where = "published in the catalog" if revision is not None else "bundled"
             raise cat.UnknownArtifactError(
-                f"no bundled meta-initialisation {name!r} (looked in {folder.parent}). Train "
-                f"one: python scripts/train_meta.py --dataset data/<target> --out {folder}"
+                f"no meta-initialisation {name!r} {where} (looked in {folder.parent} and the "
+                "catalog). Train one: python scripts/train_meta.py --dataset data/<target> "
+                f"--out {folder}"
             )
     predictor = Predictor.load(folder)
     if not is_meta_init(predictor):
