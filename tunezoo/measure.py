@@ -43,6 +43,9 @@ class MeasureSettings:
     run_timeout_s: float = 30.0
     fast_build: bool = True
     builder_workers: int = 1
+    # build calls served by one worker pool; 1 = MetaSchedule's LocalBuilder (a new pool,
+    # ~5 s of worker start-up, per batch); see tunezoo.pooled_builder
+    builder_pool_batches: int = 16
     cpu_affinity: str | None = None  # e.g. "1": the cores the collector was pinned to
 
     def to_json(self) -> str:
@@ -58,12 +61,22 @@ class MeasureSettings:
 
 
 def make_builder(settings: MeasureSettings, target: tvm.target.Target) -> ms.builder.Builder:
-    """A LocalBuilder; the fast build function for LLVM targets when enabled."""
+    """A local builder (pooled unless ``builder_pool_batches`` is 1); the fast build
+    function for LLVM targets when enabled."""
     f_build = fast_cpu_build if settings.fast_build and target.kind.name == "llvm" else None
-    return ms.builder.LocalBuilder(
+    if settings.builder_pool_batches == 1:
+        return ms.builder.LocalBuilder(
+            max_workers=settings.builder_workers,
+            timeout_sec=settings.build_timeout_s,
+            f_build=f_build,
+        )
+    from tunezoo.pooled_builder import PooledLocalBuilder  # noqa: PLC0415
+
+    return PooledLocalBuilder(
         max_workers=settings.builder_workers,
         timeout_sec=settings.build_timeout_s,
         f_build=f_build,
+        batches_per_pool=settings.builder_pool_batches,
     )
 
 
