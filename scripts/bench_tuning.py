@@ -45,8 +45,10 @@ conv2d-resnet-1x1 (10 workloads on 2026-11-24; the dataset grows); 3 seeds; 128 
 population 512 (MetaSchedule's default; the cost model scores every candidate of every
 generation, so its share of the time grows with it). On one quiet core a session costs
 about 0.8-1 s per trial plus ~5 s of pool start-up, plus cost-model time, so 10 workloads x
-3 seeds x 4 contenders x 128 trials take roughly 4 h (plus about 1 min of one-off setup).
-The quick run measured 15 min (16 sessions of 40 trials, while other tests shared the core;
+3 seeds x 4 contenders x 128 trials took roughly 4 h (plus about 1 min of one-off setup)
+with MetaSchedule's LocalBuilder, which starts a pool per batch; the pooled builder
+(tunezoo.pooled_builder) pays that start-up once per session and saves ~4.5 s per batch.
+The quick run measured 14-15 min (20 sessions of 40 trials, while the core was shared;
 about 11 min on a quiet core).
 ``--quick``: the largest matmul of the test split and matmul-512, 2 seeds, 40 trials,
 population 128. Writes ``scripts/results/bench_tuning.{json,md,png}`` (``--quick``:
