@@ -33,7 +33,12 @@ def main() -> None:
         config=config,
         metrics=catalog.catalog_metrics(raw),
         feature_version=config.get("feature_version"),
-        training_data={"dataset": raw.get("dataset"), "counts": raw.get("data_counts")},
+        training_data={
+            "dataset": raw.get("dataset"),
+            "counts": raw.get("data_counts"),
+            "data_until": raw.get("data_until"),
+        },
+        evaluation=raw.get("evaluation"),
     )
     out = args.artifact / "README.md"
     out.write_text(hub.render_card(spec))

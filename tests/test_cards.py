@@ -63,6 +63,24 @@ def test_meta_init_card_names_the_family():
     assert "Intended family: `cuda`" in text and "No evaluation was recorded" in text
 
 
+def test_card_of_a_locally_trained_meta_init_says_how_it_was_trained_and_evaluated():
+    counts = {"train": {"workloads": 29, "candidates": 3609}}
+    spec = model_spec(
+        name="segsum-mlp.meta-llvm-x86",
+        repo_id="tunezoo/segsum-mlp.meta-llvm-x86",
+        kind="meta-init",
+        target=None,
+        family="llvm-x86",
+        training_data={"dataset": "data/llvm-znver4", "counts": counts, "data_until": "T15"},
+        evaluation="few-shot: 16 random candidates of each workload as support",
+    )
+    text = render_card(spec)
+    assert "Trained on the tunezoo dataset `data/llvm-znver4`, records measured up to T15" in text
+    assert "(train: 29 workloads, 3609 candidates)" in text
+    assert "Protocol: few-shot: 16 random candidates" in text
+    assert 'load_predictor("segsum-mlp.meta-llvm-x86", mode="meta-adaptive")' in text
+
+
 def test_bad_metrics_are_refused():
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
         model_spec(metrics={"test": {"acc": 0.5}})

@@ -189,8 +189,10 @@ def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):
         load_init(tmp_path / "plain")
     with pytest.raises(KeyError, match="local-dir:"):
         load_init(str(tmp_path / "plain"))
+    empty = tmp_path / "catalog.json"  # nothing published (the session's catalog may hold one)
+    empty.write_text('{"artifacts": [], "format": 1}')
     with pytest.raises(KeyError, match="scripts/train_meta.py"):
-        load_init("llvm-znver4", artifacts_dir=tmp_path)
+        load_init("llvm-znver4", artifacts_dir=tmp_path, catalog=empty)
     # a target key means <arch>.meta-<family>, looked up among the bundled artifacts
     init = small_predictor(data)
     init.metadata[META_KEY] = {"inner_lr": 0.05, "inner_steps": 3, "loss": "pairwise"}

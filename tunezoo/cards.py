@@ -96,8 +96,10 @@ def model_card_spec(
     feature_version: int | str | None,
     training_data: dict[str, Any] | None,
     license: str = "apache-2.0",  # noqa: A002 - the card field's name
+    evaluation: str | None = None,
 ) -> CardSpec:
-    """The card of a predictor or meta-initialisation."""
+    """The card of a predictor or meta-initialisation (``evaluation``: how the metrics were
+    obtained, e.g. a meta-init's few-shot protocol)."""
     metrics = metrics or {}
     training_data = training_data or {}
     dataset_repo = training_data.get("repo") or f"{repo_id.split('/')[0]}/{DATASET_REPO_NAME}"
@@ -125,6 +127,7 @@ def model_card_spec(
         "family": family,
         "feature_version": feature_version,
         "training_data": training_data,
+        "evaluation": evaluation,
         "dataset_repo": dataset_repo,
         "test_metrics": [(METRIC_LABELS[r["metric_type"]], r["metric_value"]) for r in results],
         "metric_names": [METRIC_LABELS[m] for m in CARD_METRICS],

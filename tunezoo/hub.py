@@ -469,12 +469,19 @@ def publish_model(
     if metrics is None:
         metrics_file = src / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    raw_metrics = metrics
     metrics = cat.catalog_metrics(metrics)
     if feature_version is None:
         feature_version = config.get("feature_version")
     if feature_version is None:
         raise PublishError(f"{name}: no feature_version in config.json; pass feature_version=")
     training_data = training_data or config.get("training_data")
+    if not training_data and raw_metrics.get("dataset"):  # trained by scripts/: a local dataset
+        training_data = {
+            "dataset": raw_metrics["dataset"],
+            "counts": raw_metrics.get("data_counts"),
+            "data_until": raw_metrics.get("data_until"),
+        }
     problems = cat.validate_metrics(metrics)
     if problems:
         raise PublishError(f"{name}: bad metrics: " + "; ".join(problems))
@@ -490,6 +497,7 @@ def publish_model(
         feature_version=feature_version,
         training_data=training_data,
         license=license,
+        evaluation=raw_metrics.get("evaluation"),
     )
     readme = render_card(spec).encode()
     api = _api()
