@@ -3,6 +3,10 @@
 # development on the other core disturbs the measurements as little as possible.
 # Rerun it to resume; finished tasks are skipped. Usage: scripts/collect_llvm_znver4.sh [b1|b8] [CORE]
 # Two runs may share the folder (e.g. b1 on core 1 and b8 on core 0): tasks are claimed.
+# --number 1 (was 3 until 2026-11-24 16:05 UTC): min-repeat-ms still makes every repeat of a
+# fast kernel average over >= 25 ms of calls (TVM raises `number` to reach it), while a slow
+# kernel (>= 25 ms per call, the big convs of the later tasks) is no longer run 3x per repeat;
+# those tasks took 500-1000 s each. Each record stores its settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-b1}
@@ -15,5 +19,5 @@ else
 fi
 exec taskset -c "$core" tunezoo collect --target llvm-znver4 --models "$models" \
   --candidates 128 --random 64 --batch 32 --num-cores 1 \
-  --number 3 --repeat 5 --min-repeat-ms 25 --cpu-affinity "$core" \
+  --number 1 --repeat 5 --min-repeat-ms 25 --cpu-affinity "$core" \
   --out data/llvm-znver4
