@@ -77,6 +77,14 @@ def main() -> None:
     affinity_text = ", ".join(
         f"`taskset -c {core}`: {count}" for core, count in sorted(per_core.items())
     )
+    per_timing: Counter = Counter()
+    for text, count in all_settings.items():
+        d = json.loads(text)
+        per_timing[(d.get("number"), d.get("repeat"), d.get("min_repeat_ms"))] += count
+    timing_text = "; ".join(
+        f"number={n}, repeat={r}, min_repeat_ms={m}: {count} records"
+        for (n, r, m), count in sorted(per_timing.items(), key=lambda kv: -kv[1])
+    )
     cpu = Counter(records.column("hw_cpu_model").to_pylist()).most_common(1)[0][0]
     target = Counter(records.column("target").to_pylist()).most_common(1)[0][0]
     created = records.column("created_at").to_pylist()
@@ -86,6 +94,9 @@ def main() -> None:
         "summary": summary,
         "noise": noise,
         "records_per_core": dict(per_core),
+        "records_per_timing": {
+            f"number={n},repeat={r},min_repeat_ms={m}": c for (n, r, m), c in per_timing.items()
+        },
         "measure_settings": json.loads(settings),
         "cpu": cpu,
         "target": target,
@@ -116,8 +127,12 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
   skipped for ranking. Within each model, compute-heavy tasks are collected first. Failed
   builds/runs are kept with an error kind.
 - Measurement: MetaSchedule `LocalBuilder` (the default build minus the tensor-intrinsic
-  import) and `LocalRunner`; settings: number={s.get("number")}, repeat={s.get("repeat")},
-  min_repeat_ms={s.get("min_repeat_ms")}, cache flush {s.get("enable_cpu_cache_flush")};
+  import; from 15:50 UTC on 2026-11-24 the same build in `tunezoo.pooled_builder`, one worker
+  pool per 16 batches, `builder_pool_batches` in the settings) and `LocalRunner`, cache
+  flush {s.get("enable_cpu_cache_flush")}; timing settings
+  ({timing_text}). TVM raises `number` until a repeat lasts `min_repeat_ms`, so every run
+  time of a fast kernel averages >= 25 ms of calls either way; `number=1` (from 16:05 UTC on
+  2026-11-24) stops running slow kernels 3 times per repeat;
   each collector is pinned to one core and the target uses `num-cores: 1`; records per
   core: {affinity_text}. Core 1 is the collection core; records measured on core 0 shared
   it with development work (niced below it), so filter on their repeat spread if that
