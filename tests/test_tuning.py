@@ -117,3 +117,18 @@ def test_tune_a_zoo_model_reports_the_weighted_total(tmp_path):
         assert result.best_latency_s == pytest.approx(want)
     else:
         assert result.best_latency_s == math.inf
+
+
+@pytest.mark.tvm_measure
+def test_tune_command_writes_its_result_json(tmp_path, capsys):
+    from tunezoo.cli import main
+
+    out = tmp_path / "result.json"
+    argv = ["tune", "matmul-64", "--trials", "8", "--trials-per-iter", "8", "--quiet"]
+    argv += ["--work-dir", str(tmp_path / "db"), "--json", str(out), "--num-cores", "1"]
+    argv += ["--population-size", "64"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["trials"] == 8 and result["best_latency_s"] > 0
+    assert result["cost_model_stats"]["predict_calls"] > 0
+    assert "matmul-64: best latency" in capsys.readouterr().out

@@ -260,10 +260,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         mode=args.mode,
         progress=not args.quiet,
         num_cores=args.num_cores,
+        population_size=args.population_size,
         **adapt,
     )
     if args.json:
-        Path(args.json).write_text(result.to_json())
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if not args.quiet:
         return 0  # tune() has printed its summary line
     print(
@@ -458,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials-per-iter", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-cores", type=int, default=None)
+    p.add_argument(
+        "--population-size",
+        type=int,
+        default=None,
+        help="evolutionary search population (MetaSchedule's default 512; smaller is faster)",
+    )
     p.add_argument("--adapt-steps", type=int, default=20)
     p.add_argument("--adapt-lr", type=float, default=1e-4)
     p.add_argument("--json", default=None, help="write the result (history included) here")
