@@ -120,9 +120,13 @@ def test_tune_a_zoo_model_reports_the_weighted_total(tmp_path):
 
 
 @pytest.mark.tvm_measure
-def test_tune_command_writes_its_result_json(tmp_path, capsys):
+def test_tune_command_writes_its_result_json(tmp_path, capsys, monkeypatch):
     from tunezoo.cli import main
 
+    # the bundled predictor, unpublished (other tests publish one to the session's catalog)
+    empty = tmp_path / "catalog.json"
+    empty.write_text('{"artifacts": [], "format": 1}')
+    monkeypatch.setenv("TUNEZOO_CATALOG", str(empty))
     out = tmp_path / "result.json"
     argv = ["tune", "matmul-64", "--trials", "8", "--trials-per-iter", "8", "--quiet"]
     argv += ["--work-dir", str(tmp_path / "db"), "--json", str(out), "--num-cores", "1"]
