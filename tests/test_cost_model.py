@@ -232,13 +232,18 @@ def test_save_and_load_round_trip_the_adapted_weights(measured, tmp_path):
     other = TunezooCostModel(tiny_predictor(hidden=16))
     with pytest.raises(PredictorFormatError, match="arch_config"):
         other.load(str(path))
+    assert_tampered_and_missing_saves_are_refused(fresh.load, path, tmp_path)
+
+
+def assert_tampered_and_missing_saves_are_refused(load, path: Path, tmp_path: Path) -> None:
+    """A flipped byte fails the sha256 check; a missing save names what is missing."""
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(PredictorFormatError, match="sha256"):
-        fresh.load(str(path))
+        load(str(path))
     with pytest.raises(PredictorFormatError, match="missing"):
-        fresh.load(str(tmp_path / "nothing.safetensors"))
+        load(str(tmp_path / "nothing.safetensors"))
 
 
 def test_timed_cost_model_wraps_metaschedule_xgb(measured):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from test_cost_model import (
     FAILED,
+    assert_tampered_and_missing_saves_are_refused,
     every_workload,
     measured,
     params,
@@ -112,13 +113,7 @@ def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
 
     with pytest.raises(PredictorFormatError, match="arch_config"):
         MetaAdaptiveCostModel(tiny_init_hidden16()).load(str(path))
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
-    with pytest.raises(PredictorFormatError, match="sha256"):
-        fresh.load(str(path))
-    with pytest.raises(PredictorFormatError, match="missing"):
-        fresh.load(str(tmp_path / "nothing.safetensors"))
+    assert_tampered_and_missing_saves_are_refused(fresh.load, path, tmp_path)
 
 
 def tiny_init_hidden16() -> Predictor:

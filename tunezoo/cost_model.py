@@ -427,7 +427,8 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def _read_sidecar(path: Path, format_key: str = "tunezoo_cost_model_format") -> dict[str, Any]:
+    """The sidecar of a save, checked: both files exist, its format, the weights' sha256."""
     side = _sidecar(path)
     for p in (path, side):
         if not p.exists():
@@ -439,9 +440,9 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         sidecar = json.loads(side.read_text())
     except ValueError as exc:
         raise PredictorFormatError(f"{side}: invalid JSON ({exc})") from exc
-    if sidecar.get("tunezoo_cost_model_format") != SAVE_FORMAT:
+    if sidecar.get(format_key) != SAVE_FORMAT:
         raise PredictorFormatError(
-            f"{side}: format {sidecar.get('tunezoo_cost_model_format')!r}, expected {SAVE_FORMAT}"
+            f"{side}: {format_key} {sidecar.get(format_key)!r}, expected {SAVE_FORMAT}"
         )
     want = sidecar.get("weights_sha256")
     if want is not None and sha256_file(path) != want:
@@ -452,8 +453,11 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     return sidecar
 
 
-def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    tensors = load_file(path)
+def _read_weights(
+    path: Path, tensors: dict[str, torch.Tensor] | None = None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """(model state, normaliser mean, std) of a save (``tensors``: already loaded)."""
+    tensors = load_file(path) if tensors is None else tensors
     for key in ("normalizer.mean", "normalizer.std"):
         if key not in tensors:
             raise PredictorFormatError(f"{path}: no {key} tensor")

@@ -28,38 +28,29 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
 from tunezoo.cost_model import (
+    SAVE_FORMAT,
     _direct_python_calls,
+    _read_sidecar,
+    _read_weights,
+    _sidecar,
     _workload_key,
     positive_scores,
     run_failed,
     run_latency,
 )
+from tunezoo.cost_model import _new_stats as _cost_model_stats
 from tunezoo.features import FEATURE_VERSION, FeatureSet, features_of_candidates
 from tunezoo.meta import META_KEY, adapt, is_meta_init
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
 from tunezoo.training import RankingData
 
-SAVE_FORMAT = 1
-SIDECAR_SUFFIX = ".json"
+FORMAT_KEY = "tunezoo_meta_cost_model_format"
 MODE = "meta-adaptive"
 
 
 def _new_stats() -> dict[str, Any]:
-    return {
-        "mode": MODE,
-        "predict_calls": 0,
-        "predicted_candidates": 0,
-        "update_calls": 0,
-        "updated_candidates": 0,
-        "failed_candidates": 0,
-        "workloads": 0,
-        "adaptations": 0,
-        "feature_seconds": 0.0,
-        "predict_seconds": 0.0,
-        "train_seconds": 0.0,  # the inner loops run in update
-        "update_seconds": 0.0,
-        "total_seconds": 0.0,
-    }
+    """The adaptive cost model's statistics; ``train_steps`` counts inner-loop steps."""
+    return {**_cost_model_stats(MODE), "adaptations": 0}
 
 
 def _group_data(mats: list[np.ndarray], latencies: list[float]) -> RankingData:
@@ -165,7 +156,7 @@ class MetaAdaptiveCostModel(PyCostModel):
             )
         save_file(tensors, target, metadata={"format": "pt"})
         sidecar = {
-            "tunezoo_meta_cost_model_format": SAVE_FORMAT,
+            FORMAT_KEY: SAVE_FORMAT,
             "mode": MODE,
             "max_support": self.max_support,
             "init": p.config_dict(),
@@ -173,28 +164,12 @@ class MetaAdaptiveCostModel(PyCostModel):
             "stats": self.stats(),
             "weights_sha256": sha256_file(target),
         }
-        target.with_name(target.name + SIDECAR_SUFFIX).write_text(
-            json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
-        )
+        _sidecar(target).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
 
     def load(self, path: str) -> None:
         """Restore what :meth:`save` wrote (same architecture), re-adapting each workload."""
         target = Path(path)
-        side = target.with_name(target.name + SIDECAR_SUFFIX)
-        for f in (target, side):
-            if not f.exists():
-                raise PredictorFormatError(
-                    f"{f} is missing: not a saved meta-adaptive cost model (save writes the "
-                    f"tensors and a '{SIDECAR_SUFFIX}' sidecar)"
-                )
-        sidecar = json.loads(side.read_text())
-        if sidecar.get("tunezoo_meta_cost_model_format") != SAVE_FORMAT:
-            raise PredictorFormatError(f"{side}: not a meta-adaptive cost model save (format)")
-        if sha256_file(target) != sidecar.get("weights_sha256"):
-            raise PredictorFormatError(
-                f"{target}: sha256 differs from the one {side.name} recorded; the file was "
-                "changed or corrupted after it was saved"
-            )
+        sidecar = _read_sidecar(target, FORMAT_KEY)
         mine = self.init.config_dict()
         for key in ("arch", "arch_config", "feature_version"):
             if sidecar["init"].get(key) != mine[key]:
@@ -203,13 +178,13 @@ class MetaAdaptiveCostModel(PyCostModel):
                     f"this cost model's {mine[key]!r}"
                 )
         tensors = load_file(target)
-        state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        state, mean, std = _read_weights(target, tensors)
         try:
             self.init.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise PredictorFormatError(f"{target}: {str(exc).splitlines()[0]}") from exc
-        self.init.mean.copy_(tensors["normalizer.mean"])
-        self.init.std.copy_(tensors["normalizer.std"])
+        self.init.mean.copy_(mean)
+        self.init.std.copy_(std)
         self.init.model.eval()
         self.init.metadata = sidecar["init"].get("metadata", self.init.metadata)
         self.meta = dict(self.init.metadata[META_KEY])
@@ -250,6 +225,7 @@ class MetaAdaptiveCostModel(PyCostModel):
         s = self._stats
         s["train_seconds"] += time.perf_counter() - t0
         s["adaptations"] += 1
+        s["train_steps"] += int(self.meta.get("inner_steps", 0))
         s["workloads"] = len(self._mats)
 
 
