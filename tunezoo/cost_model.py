@@ -41,7 +41,8 @@ from safetensors.torch import load_file, save_file
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
-from tunezoo.features import FEATURE_VERSION, features_of_candidates
+from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
+from tunezoo.features import FEATURE_VERSION
 from tunezoo.models import build_model
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
 from tunezoo.training import LOSSES
@@ -194,6 +195,7 @@ class TunezooCostModel(PyCostModel):
         predictor: Predictor,
         mode: Mode = "frozen",
         adapt: AdaptConfig | None = None,
+        feature_cache_size: int = DEFAULT_MAX_ENTRIES,
         **adapt_kwargs: Any,
     ) -> None:
         if mode not in MODES:
@@ -220,13 +222,14 @@ class TunezooCostModel(PyCostModel):
         self._optimizer: torch.optim.Optimizer | None = None
         self._rng = np.random.default_rng(self.adapt.seed)
         self._stats = _new_stats(mode)
+        self._features = CandidateFeatureCache(feature_cache_size)
 
     # ------------------------------------------------------------------ MetaSchedule API
 
     def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
         """Scores (higher = predicted faster, always > 0), one forward pass for all."""
         t0 = time.perf_counter()
-        mats = features_of_candidates(context, list(candidates))
+        mats = self._features.features(context, candidates)
         t1 = time.perf_counter()
         raw = self.predictor.score_matrices(mats)
         t2 = time.perf_counter()
@@ -252,7 +255,7 @@ class TunezooCostModel(PyCostModel):
         s["failed_candidates"] += sum(run_failed(r) for r in results)
         if self.mode == "adaptive" and candidates:
             tf = time.perf_counter()
-            mats = features_of_candidates(context, candidates)
+            mats = self._features.features(context, candidates)
             s["feature_seconds"] += time.perf_counter() - tf
             key = _workload_key(context)
             group = self._groups.setdefault(key, _Group())
@@ -352,12 +355,14 @@ class TunezooCostModel(PyCostModel):
     def stats(self) -> dict[str, Any]:
         """Counts and seconds spent so far (a copy; see ``_new_stats`` for the keys)."""
         out = dict(self._stats)
+        out.update(self._features.stats())
         out["arch"] = self.predictor.arch
         out["target_key"] = self.predictor.target_key
         return out
 
     def reset_stats(self) -> None:
         self._stats = _new_stats(self.mode)
+        self._features.hits = self._features.misses = 0
 
     # --------------------------------------------------------------------------- adapting
 

@@ -39,7 +39,8 @@ from tunezoo.cost_model import (
     run_latency,
 )
 from tunezoo.cost_model import _new_stats as _cost_model_stats
-from tunezoo.features import FEATURE_VERSION, FeatureSet, features_of_candidates
+from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
+from tunezoo.features import FEATURE_VERSION, FeatureSet
 from tunezoo.meta import META_KEY, adapt, is_meta_init
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
 from tunezoo.training import RankingData
@@ -76,7 +77,13 @@ class MetaAdaptiveCostModel(PyCostModel):
     recent ones), so that a long session costs a bounded time per update.
     """
 
-    def __init__(self, init: Predictor, *, max_support: int = 256) -> None:
+    def __init__(
+        self,
+        init: Predictor,
+        *,
+        max_support: int = 256,
+        feature_cache_size: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
         if not is_meta_init(init):
             raise PredictorFormatError(
                 f"{init.arch}.{init.target_key} is a predictor, not a meta-initialisation "
@@ -97,13 +104,14 @@ class MetaAdaptiveCostModel(PyCostModel):
         self._latencies: dict[str, list[float]] = {}
         self._adapted: dict[str, Predictor] = {}
         self._stats = _new_stats()
+        self._features = CandidateFeatureCache(feature_cache_size)
 
     # ------------------------------------------------------------------ MetaSchedule API
 
     def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
         """Scores from the workload's fast weights (the init before its first update)."""
         t0 = time.perf_counter()
-        mats = features_of_candidates(context, list(candidates))
+        mats = self._features.features(context, candidates)
         t1 = time.perf_counter()
         raw = self.predictor_for(_workload_key(context)).score_matrices(mats)
         t2 = time.perf_counter()
@@ -127,7 +135,7 @@ class MetaAdaptiveCostModel(PyCostModel):
         s["failed_candidates"] += sum(run_failed(r) for r in results)
         if candidates:
             tf = time.perf_counter()
-            mats = features_of_candidates(context, candidates)
+            mats = self._features.features(context, candidates)
             s["feature_seconds"] += time.perf_counter() - tf
             key = _workload_key(context)
             self._mats.setdefault(key, []).extend(mats)
@@ -206,6 +214,7 @@ class MetaAdaptiveCostModel(PyCostModel):
 
     def stats(self) -> dict[str, Any]:
         out = dict(self._stats)
+        out.update(self._features.stats())
         out["arch"] = self.init.arch
         out["target_key"] = self.init.target_key
         out["inner_lr"] = self.meta.get("inner_lr")
@@ -214,6 +223,7 @@ class MetaAdaptiveCostModel(PyCostModel):
 
     def reset_stats(self) -> None:
         self._stats = {**_new_stats(), "workloads": len(self._mats)}
+        self._features.hits = self._features.misses = 0
 
     def _readapt(self, key: str) -> None:
         mats = self._mats[key][-self.max_support :]
