@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -185,3 +186,38 @@ def test_tiny_training_learns_a_ranking_better_than_random(tmp_path):
     chance = evaluate_ranking(held.latencies[ok], rng.normal(size=int(ok.sum())), held.groups[ok])
     assert learned["pairwise_accuracy"] > 0.65 > chance["pairwise_accuracy"] + 0.1
     assert learned["kendall_tau"] > 0.3
+
+
+def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported_dataset, tmp_path):
+    """A task in flight when a model was trained must not join its snapshot later."""
+    import shutil
+
+    import pyarrow.compute as pc
+
+    from tunezoo.records import write_shards
+    from tunezoo.training import snapshot_until
+
+    records = read_records(imported_dataset)
+    cut = pc.max(records["created_at"]).as_py()
+    assert snapshot_until(records, cut).num_rows == records.num_rows  # all finished by then
+    # the task in flight: a workload gains two records, one measured before the cut-off
+    # (but written after it, with the rest of the task) and one after
+    late_workload = records["workload_id"][0].as_py()
+    late = records.filter(pc.field("workload_id") == late_workload).slice(0, 2)
+    late = late.set_column(
+        late.schema.get_field_index("record_id"), "record_id", pa.array(["late-0", "late-1"])
+    )
+    stamps = pa.array(
+        [cut - dt.timedelta(seconds=1), cut + dt.timedelta(hours=1)],
+        late.schema.field("created_at").type,
+    )
+    late = late.set_column(late.schema.get_field_index("created_at"), "created_at", stamps)
+    grown = tmp_path / "grown"
+    shutil.copytree(imported_dataset, grown)
+    write_shards(grown, read_workloads(imported_dataset).slice(0, 0), late)
+    snap = snapshot_until(read_records(grown), cut)
+    others = records.filter(pc.field("workload_id") != late_workload)
+    assert sorted(snap["record_id"].to_pylist()) == sorted(others["record_id"].to_pylist())
+    assert late_workload not in set(snap["workload_id"].to_pylist())
+    everything = snapshot_until(read_records(grown), cut + dt.timedelta(hours=2))
+    assert everything.num_rows == records.num_rows + 2

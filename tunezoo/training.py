@@ -98,17 +98,15 @@ def load_ranking_data(
 ) -> RankingData:
     """Features and labels of one part of a dataset (see :func:`select_workloads`).
 
-    ``until`` (a UTC datetime) keeps only records measured up to then: the snapshot a
-    predictor was trained on, so its metrics can be recomputed while the dataset grows.
+    ``until`` (a UTC datetime) cuts a growing dataset back to a snapshot, e.g. the one a
+    predictor was trained on, so its metrics can be recomputed later: see
+    :func:`snapshot_until`.
     """
     workloads = read_workloads(dataset_dir)
     wanted = select_workloads(workloads, part)
-    condition = pc.field("workload_id").isin(wanted)
+    records = read_records(dataset_dir, filter=pc.field("workload_id").isin(wanted))
     if until is not None:
-        condition = condition & (
-            pc.field("created_at") <= pa.scalar(until, pa.timestamp("us", tz="UTC"))
-        )
-    records = read_records(dataset_dir, filter=condition)
+        records = snapshot_until(records, until)
     return ranking_data_from_tables(
         records,
         workloads,
@@ -118,6 +116,24 @@ def load_ranking_data(
         progress=progress,
         stats=stats,
     )
+
+
+def snapshot_until(records: pa.Table, until) -> pa.Table:
+    """The records of the workloads whose every record was measured by ``until``.
+
+    A collector writes a task's shard only when the task ends, so while one runs, records
+    measured before ``until`` can still appear on disk afterwards (the task in flight when
+    a model was trained). Cutting per record would later add them to the snapshot; cutting
+    per workload keeps exactly what was on disk at training time: every workload on disk
+    then had all its records measured by the newest one (``data_until``), and a task in
+    flight then measures its last batch after it.
+    """
+    stamp = pa.scalar(until, pa.timestamp("us", tz="UTC"))
+    if records.num_rows == 0:
+        return records
+    newest = records.group_by("workload_id").aggregate([("created_at", "max")])
+    done = newest.filter(pc.field("created_at_max") <= stamp).column("workload_id")
+    return records.filter(pc.field("workload_id").isin(done))
 
 
 def ranking_data_from_tables(
