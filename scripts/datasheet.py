@@ -17,6 +17,40 @@ from pathlib import Path
 import numpy as np
 
 from tunezoo.records import info, read_records
+from tunezoo.splits import split_of
+
+RICH = 100  # distinct candidates a workload needs to count as rich (the dataset target)
+
+
+def candidate_depth(workload_ids: list[str], record_ids: list[str], ok: list[bool]) -> dict:
+    """Workloads per split by their number of distinct successful candidates.
+
+    Separates the rich workloads (>= RICH distinct schedules, what ranking is learned from)
+    from the ones whose design space holds a single schedule (layout-only tasks: nothing
+    to rank, however long one samples) and the ones in between.
+    """
+    distinct: dict[str, set] = {}
+    for w, r, good in zip(workload_ids, record_ids, ok, strict=True):
+        bucket = distinct.setdefault(w, set())
+        if good:
+            bucket.add(r)
+    out: dict[str, Counter] = {}
+    for w, ids in distinct.items():
+        n = len(ids)
+        kind = "rich" if n >= RICH else "single_schedule" if n <= 1 else "partial"
+        out.setdefault(split_of(w), Counter())[kind] += 1
+    return {split: dict(c) for split, c in sorted(out.items())}
+
+
+def hourly_rate(created: list, per_core: list[str]) -> dict:
+    """Records per clock hour on each core, median over the hours a collector ran."""
+    hours: dict[str, Counter] = {}
+    for t, core in zip(created, per_core, strict=True):
+        hours.setdefault(core, Counter())[t.replace(minute=0, second=0, microsecond=0)] += 1
+    return {
+        core: {"median_per_hour": float(np.median(list(c.values()))), "hours": len(c)}
+        for core, c in sorted(hours.items())
+    }
 
 
 def noise_stats(run_secs: list[list[float]]) -> dict:
@@ -57,6 +91,8 @@ def main() -> None:
             "tvm_version",
             "created_at",
             "target",
+            "workload_id",
+            "record_id",
         ],
     )
     ok = [
@@ -89,6 +125,15 @@ def main() -> None:
     target = Counter(records.column("target").to_pylist()).most_common(1)[0][0]
     created = records.column("created_at").to_pylist()
     hours = (max(created) - min(created)).total_seconds() / 3600 if created else 0
+    errors = records.column("error_kind").to_pylist()
+    depth = candidate_depth(
+        records.column("workload_id").to_pylist(),
+        records.column("record_id").to_pylist(),
+        [e is None for e in errors],
+    )
+    settings_per_record = records.column("measure_settings").to_pylist()
+    cores = [str(json.loads(t).get("cpu_affinity")) for t in settings_per_record]
+    rate = hourly_rate(created, cores)
     shard_bytes = sum(p.stat().st_size for p in path.rglob("*.parquet"))
     stats = {
         "summary": summary,
@@ -101,6 +146,8 @@ def main() -> None:
         "cpu": cpu,
         "target": target,
         "span_hours": round(hours, 2),
+        "workloads_by_candidates": depth,
+        "records_per_hour": rate,
         "shard_bytes": shard_bytes,
     }
     (path / "datasheet.json").write_text(json.dumps(stats, indent=2, default=str) + "\n")
@@ -150,6 +197,11 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
 - duplicate record ids (the same schedule sampled twice; `tunezoo records merge` pools
   them): {summary["duplicate_record_ids"]}
 - collection span: {hours:.2f} h; size on disk: {shard_bytes / 1e6:.2f} MB
+- collection rate, records per clock hour (median over the hours each core collected):
+  {", ".join(f"core {c}: {v['median_per_hour']:.0f} over {v['hours']} h" for c, v in rate.items())}
+- workloads by distinct successful candidates (rich: >= {RICH}; single schedule: the
+  design space holds one schedule, so there is nothing to rank; partial: in between):
+  {"; ".join(f"{split}: {c}" for split, c in depth.items())}
 
 | model | records |
 |---|---|
