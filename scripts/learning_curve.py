@@ -10,7 +10,9 @@ half and all of the training workloads, more workloads are what it needs.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +32,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--out", default="scripts/results/learning_curve.json")
+    parser.add_argument(
+        "--until",
+        type=dt.datetime.fromisoformat,
+        help="only records measured up to this ISO time (a snapshot of a growing dataset)",
+    )
     args = parser.parse_args()
     t0 = time.time()
     data = load_parts(
@@ -38,6 +45,7 @@ def main() -> None:
         workers=1,
         cache_dir=None,
         log=print,
+        until=args.until,
     )
     n_train = len(data["train"].group_ids)
     rows = []
@@ -100,7 +108,9 @@ def main() -> None:
     Path(args.out).write_text(
         json.dumps(
             {
+                "command": " ".join(["python", *sys.argv]),
                 "dataset": args.dataset,
+                "data_until": args.until.isoformat() if args.until else None,
                 "rows": rows,
                 "summary": summary,
                 "data_counts": {
@@ -113,7 +123,35 @@ def main() -> None:
         )
         + "\n"
     )
-    print(f"wrote {args.out}")
+    plot(summary, Path(args.out).with_suffix(".png"))
+    print(f"wrote {args.out} and its .png")
+
+
+def plot(summary: list[dict], path: Path) -> None:
+    """One panel per metric: mean ± std over seeds against the training workloads."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.4))
+    for ax, metric in zip(axes, METRICS, strict=True):
+        for name in sorted({r["model"] for r in summary}):
+            for part, style in (("test", "--"), ("heldout", "-")):
+                sel = sorted(
+                    (r for r in summary if r["model"] == name and r["part"] == part),
+                    key=lambda r: r["train_workloads"],
+                )
+                x = [r["train_workloads"] for r in sel]
+                y = np.array([r["mean"][metric] for r in sel])
+                e = np.array([r["std"][metric] for r in sel])
+                ax.errorbar(x, y, yerr=e, linestyle=style, marker="o", label=f"{name} {part}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training workloads")
+        ax.set_title(metric)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
