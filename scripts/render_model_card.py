@@ -33,11 +33,7 @@ def main() -> None:
         config=config,
         metrics=catalog.catalog_metrics(raw),
         feature_version=config.get("feature_version"),
-        training_data={
-            "dataset": raw.get("dataset"),
-            "counts": raw.get("data_counts"),
-            "data_until": raw.get("data_until"),
-        },
+        training_data=cards.training_data_from_metrics(raw),
         evaluation=raw.get("evaluation"),
     )
     out = args.artifact / "README.md"

@@ -81,6 +81,24 @@ def test_card_of_a_locally_trained_meta_init_says_how_it_was_trained_and_evaluat
     assert 'load_predictor("segsum-mlp.meta-llvm-x86", mode="meta-adaptive")' in text
 
 
+def test_training_data_of_a_meta_init_started_from_a_predictor_is_on_its_card():
+    raw = {
+        "dataset": "data/llvm-znver4",
+        "data_counts": {"train": {"workloads": 77, "candidates": 9658}},
+        "data_until": "T20",
+        "started_from": {"predictor": "artifacts/p", "weights_sha256": "ab" * 32},
+    }
+    training_data = cards.training_data_from_metrics(raw)
+    meta = {"kind": "meta-init", "target": None, "family": "llvm-x86"}
+    text = render_card(model_spec(**meta, training_data=training_data))
+    assert "started from the pretrained predictor `artifacts/p`" in text
+    assert "ab" * 32 in text
+    plain = cards.training_data_from_metrics({**raw, "started_from": "random"})
+    text = render_card(model_spec(**meta, training_data=plain))
+    assert "pretrained predictor" not in text and "records measured up to T20" in text
+    assert cards.training_data_from_metrics({"arch": "segsum-mlp"}) is None
+
+
 def test_bad_metrics_are_refused():
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
         model_spec(metrics={"test": {"acc": 0.5}})

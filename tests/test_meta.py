@@ -7,6 +7,7 @@ measured llvm-znver4 records committed in ``data/``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -180,6 +181,48 @@ def test_meta_training_moves_the_init_and_the_artifact_round_trips(algorithm, tm
     # bit for bit: the same header entries and the same tensor bytes
     assert _safetensors_parts(first) == _safetensors_parts(second)
     assert load_init(f"local-dir:{first}").metadata[META_KEY]["algorithm"] == algorithm
+
+
+def test_meta_training_can_start_from_a_pretrained_predictor():
+    train, validation = synthetic_data(4, seed=0), synthetic_data(2, seed=1)
+    pretrained = small_predictor(train, seed=3)
+    before = {k: v.clone() for k, v in pretrained.model.state_dict().items()}
+    config = MetaConfig(
+        arch_config=SMALL,
+        loss="pairwise",
+        inner_lr=0.05,
+        inner_steps=2,
+        support_k=8,
+        query_size=16,
+        meta_steps=0,  # no outer step: the init is exactly the predictor
+        eval_every=1,
+        eval_draws=1,
+    )
+    init, info = meta_train(
+        train, validation, config, target_key="llvm-znver4", start_from=pretrained, log=lambda _: 0
+    )
+    assert info["best_step"] == 0 and init.metadata["started_from"] == "pretrained predictor"
+    for k, v in init.model.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert torch.equal(init.mean, pretrained.mean) and torch.equal(init.std, pretrained.std)
+    meta_train(
+        train,
+        validation,
+        dataclasses.replace(config, meta_steps=2),
+        target_key="llvm-znver4",
+        start_from=pretrained,
+        log=lambda _: 0,
+    )
+    for k, v in pretrained.model.state_dict().items():  # the predictor itself is untouched
+        assert torch.equal(v, before[k])
+    with pytest.raises(ValueError, match="store-attention"):
+        meta_train(
+            train,
+            validation,
+            dataclasses.replace(config, arch="store-attention"),
+            target_key="llvm-znver4",
+            start_from=pretrained,
+        )
 
 
 def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):

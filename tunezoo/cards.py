@@ -84,6 +84,22 @@ def eval_results(
     ]
 
 
+def training_data_from_metrics(raw_metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's training-data entry of an artifact trained by ``scripts/`` on a local
+    dataset (its metrics.json names the dataset, snapshot and, for a meta-initialisation
+    meta-trained from a pretrained predictor, that predictor)."""
+    if not raw_metrics.get("dataset"):
+        return None
+    out = {
+        "dataset": raw_metrics["dataset"],
+        "counts": raw_metrics.get("data_counts"),
+        "data_until": raw_metrics.get("data_until"),
+    }
+    if isinstance(raw_metrics.get("started_from"), dict):
+        out["started_from"] = raw_metrics["started_from"]
+    return out
+
+
 def model_card_spec(
     *,
     name: str,

@@ -476,12 +476,8 @@ def publish_model(
     if feature_version is None:
         raise PublishError(f"{name}: no feature_version in config.json; pass feature_version=")
     training_data = training_data or config.get("training_data")
-    if not training_data and raw_metrics.get("dataset"):  # trained by scripts/: a local dataset
-        training_data = {
-            "dataset": raw_metrics["dataset"],
-            "counts": raw_metrics.get("data_counts"),
-            "data_until": raw_metrics.get("data_until"),
-        }
+    if not training_data:  # trained by scripts/ on a local dataset
+        training_data = cards.training_data_from_metrics(raw_metrics)
     problems = cat.validate_metrics(metrics)
     if problems:
         raise PublishError(f"{name}: bad metrics: " + "; ".join(problems))

@@ -45,7 +45,8 @@ import torch
 from torch.func import functional_call
 
 from tunezoo.evaluate import evaluate_ranking
-from tunezoo.predictor import Predictor, PredictorFormatError, fit_normalizer
+from tunezoo.features import FEATURE_VERSION
+from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, fit_normalizer
 from tunezoo.training import LOSSES, PackedBatcher, RankingData, ranking_data_from_tables
 
 ALGORITHMS = ("fomaml", "maml", "reptile")
@@ -340,20 +341,40 @@ def meta_train(
     config: MetaConfig,
     *,
     target_key: str,
+    start_from: Predictor | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[Predictor, dict[str, Any]]:
     """Meta-train an initialisation on ``train``'s workloads; keep the one with the best
     few-shot top-1 on ``validation`` (support of ``support_k``, adapted as saved).
 
-    The normaliser is fitted on the meta-training stores, like a predictor's.
+    From scratch, the normaliser is fitted on the meta-training stores, like a predictor's.
+    ``start_from`` (a pretrained predictor of ``config.arch``) starts from its weights and
+    normaliser instead: a random start spends the meta-training budget relearning what the
+    pretrained ranking already knows, and with a few thousand outer steps it ends below
+    the pretrained predictor before any adaptation. Step 0 (the predictor itself) is a
+    candidate of the validation selection, so the result is never worse on validation.
     """
     from tunezoo.models import build_model  # noqa: PLC0415
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    mean, std = fit_normalizer(train.features.values)
-    model = build_model(config.arch, config.arch_config)
+    if start_from is None:
+        mean, std = fit_normalizer(train.features.values)
+        model = build_model(config.arch, config.arch_config)
+    else:
+        if start_from.arch != config.arch:
+            raise ValueError(
+                f"start_from is a {start_from.arch} predictor but the meta config asks for "
+                f"{config.arch}; pass --arch {start_from.arch}"
+            )
+        if start_from.feature_version != FEATURE_VERSION:
+            raise FeatureVersionError(
+                f"start_from was trained on features {start_from.feature_version!r}, this "
+                f"tunezoo computes {FEATURE_VERSION!r}"
+            )
+        mean, std = start_from.mean.detach().clone(), start_from.std.detach().clone()
+        model = copy.deepcopy(start_from.model)
     predictor = Predictor(model, mean, std, target_key)
     pool = TaskPool(train, predictor, min_successful=config.min_candidates)
     if not len(pool):
@@ -451,6 +472,7 @@ def meta_train(
         "steps_run": history[-1]["step"],
         "train_seconds": round(time.time() - t0, 1),
         "train_workloads": len(pool),
+        "started_from": "random" if start_from is None else "pretrained predictor",
     }
     return predictor, {"history": history, "best_step": best_step, "validation": best}
 

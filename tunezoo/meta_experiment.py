@@ -32,6 +32,7 @@ from tunezoo.evaluate import METRICS_DOC
 from tunezoo.experiment import data_until
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import ALGORITHMS, MetaConfig, few_shot_eval, meta_train, selection_score
+from tunezoo.predictor import Predictor, sha256_file
 from tunezoo.training import RankingData, load_ranking_data
 
 PARTS = ("train", "validation", "test", "heldout")
@@ -71,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only records measured up to this ISO time (default: the dataset's newest); "
         "recorded as data_until, so a growing dataset can be cut back to this snapshot",
     )
+    p.add_argument(
+        "--from-predictor",
+        help="start meta-training from this pretrained predictor folder (its weights and "
+        "normaliser) instead of random weights",
+    )
     p.add_argument("--quick", action="store_true", help="a short run (a few minutes)")
     return p.parse_args(argv)
 
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     target = args.target or Path(args.dataset).resolve().name
     until = args.until or data_until(args.dataset)  # fixed first: collection may be running
     data = load(args.dataset, args.cache_dir, args.min_candidates, until)
+    start_from = Predictor.load(args.from_predictor) if args.from_predictor else None
     skip = ("algorithm", "inner_lr")
     base = {f.name: getattr(args, f.name) for f in fields(MetaConfig) if f.name not in skip}
     runs = {}
@@ -114,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             config = MetaConfig(**{**base, "algorithm": algorithm, "inner_lr": inner_lr})
             name = f"{algorithm}@inner_lr={inner_lr:g}"
             print(f"--- {name}")
-            init, info = meta_train(data["train"], data["validation"], config, target_key=target)
+            init, info = meta_train(
+                data["train"],
+                data["validation"],
+                config,
+                target_key=target,
+                start_from=start_from,
+            )
             runs[name] = (init, info, config)
     best_run = max(runs, key=lambda a: selection_score(runs[a][1]["validation"]))
     init, info, config = runs[best_run]
@@ -175,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             for a, r in runs.items()
         },
         "meta_config": asdict(config),
+        "started_from": (
+            {
+                "predictor": str(args.from_predictor),
+                "weights_sha256": sha256_file(Path(args.from_predictor) / "model.safetensors"),
+            }
+            if args.from_predictor
+            else "random"
+        ),
         "averaging": METRICS_DOC,
         "machine": platform.processor() or platform.machine(),
         "seconds": round(time.time() - t0, 1),
