@@ -91,6 +91,21 @@ def _safetensors_parts(folder: Path) -> tuple[dict, bytes]:
     return json.loads(raw[8 : 8 + size]), raw[8 + size :]
 
 
+def tiny_meta_config(**changes) -> MetaConfig:
+    """A meta-training run of a few seconds on the synthetic data."""
+    base = {
+        "arch_config": SMALL,
+        "loss": "pairwise",
+        "inner_lr": 0.05,
+        "inner_steps": 2,
+        "support_k": 8,
+        "query_size": 16,
+        "eval_every": 1,
+        "eval_draws": 1,
+    }
+    return MetaConfig(**{**base, **changes})
+
+
 def small_predictor(data: RankingData, seed: int = 0) -> Predictor:
     torch.manual_seed(seed)
     mean, std = fit_normalizer(data.features.values)
@@ -146,18 +161,7 @@ def test_second_order_inner_loop_differentiates_to_the_initialisation():
 @pytest.mark.parametrize("algorithm", ["fomaml", "reptile", "maml"])
 def test_meta_training_moves_the_init_and_the_artifact_round_trips(algorithm, tmp_path):
     train, validation = synthetic_data(4, seed=0), synthetic_data(2, seed=1)
-    config = MetaConfig(
-        arch_config=SMALL,
-        algorithm=algorithm,
-        loss="pairwise",
-        inner_lr=0.05,
-        inner_steps=2,
-        support_k=8,
-        query_size=16,
-        meta_steps=4,
-        eval_every=2,
-        eval_draws=1,
-    )
+    config = tiny_meta_config(algorithm=algorithm, meta_steps=4, eval_every=2)
     torch.manual_seed(0)
     untrained = build_model("segsum-mlp", SMALL).state_dict()
     init, info = meta_train(train, validation, config, target_key="llvm-znver4", log=lambda _: 0)
@@ -187,17 +191,7 @@ def test_meta_training_can_start_from_a_pretrained_predictor():
     train, validation = synthetic_data(4, seed=0), synthetic_data(2, seed=1)
     pretrained = small_predictor(train, seed=3)
     before = {k: v.clone() for k, v in pretrained.model.state_dict().items()}
-    config = MetaConfig(
-        arch_config=SMALL,
-        loss="pairwise",
-        inner_lr=0.05,
-        inner_steps=2,
-        support_k=8,
-        query_size=16,
-        meta_steps=0,  # no outer step: the init is exactly the predictor
-        eval_every=1,
-        eval_draws=1,
-    )
+    config = tiny_meta_config(meta_steps=0)  # no outer step: the init is the predictor
     init, info = meta_train(
         train, validation, config, target_key="llvm-znver4", start_from=pretrained, log=lambda _: 0
     )

@@ -121,12 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             config = MetaConfig(**{**base, "algorithm": algorithm, "inner_lr": inner_lr})
             name = f"{algorithm}@inner_lr={inner_lr:g}"
             print(f"--- {name}")
+            train, validation = data["train"], data["validation"]
             init, info = meta_train(
-                data["train"],
-                data["validation"],
-                config,
-                target_key=target,
-                start_from=start_from,
+                train, validation, config, target_key=target, start_from=start_from
             )
             runs[name] = (init, info, config)
     best_run = max(runs, key=lambda a: selection_score(runs[a][1]["validation"]))
