@@ -49,7 +49,9 @@ about 0.8-1 s per trial plus ~5 s of pool start-up, plus cost-model time, so 10 
 with MetaSchedule's LocalBuilder, which starts a pool per batch; the pooled builder
 (tunezoo.pooled_builder) pays that start-up once per session and saves ~4.5 s per batch.
 The quick run measured 14-15 min (20 sessions of 40 trials, while the core was shared;
-about 11 min on a quiet core).
+about 11 min on a quiet core). The committed ``bench_tuning.md`` (4 held-out workloads x 3
+seeds x 5 contenders x 64 trials, population 256, pooled builder) took 61 min on one core,
+40-90 s per session.
 ``--quick``: the largest matmul of the test split and matmul-512, 2 seeds, 40 trials,
 population 128. Writes ``scripts/results/bench_tuning.{json,md,png}`` (``--quick``:
 ``bench_tuning-quick.*``); the JSON is rewritten after every session, so an interrupted run
@@ -276,7 +278,12 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
         from tunezoo.meta import META_KEY, load_init  # noqa: PLC0415
 
         out.meta_init = load_init(Path(args.meta_init))
-        info["meta-init"] = {"path": args.meta_init, **out.meta_init.metadata[META_KEY]}
+        info["meta-init"] = {
+            "path": args.meta_init,
+            "weights_sha256": sha256_file(Path(args.meta_init) / WEIGHTS_FILE),
+            "started_from": out.meta_init.metadata.get("started_from", "random"),
+            **out.meta_init.metadata[META_KEY],
+        }
     return out, info
 
 
