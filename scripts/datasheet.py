@@ -16,30 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunezoo.records import info, read_records
-from tunezoo.splits import split_of
-
-RICH = 100  # distinct candidates a workload needs to count as rich (the dataset target)
-
-
-def candidate_depth(workload_ids: list[str], record_ids: list[str], ok: list[bool]) -> dict:
-    """Workloads per split by their number of distinct successful candidates.
-
-    Separates the rich workloads (>= RICH distinct schedules, what ranking is learned from)
-    from the ones whose design space holds a single schedule (layout-only tasks: nothing
-    to rank, however long one samples) and the ones in between.
-    """
-    distinct: dict[str, set] = {}
-    for w, r, good in zip(workload_ids, record_ids, ok, strict=True):
-        bucket = distinct.setdefault(w, set())
-        if good:
-            bucket.add(r)
-    out: dict[str, Counter] = {}
-    for w, ids in distinct.items():
-        n = len(ids)
-        kind = "rich" if n >= RICH else "single_schedule" if n <= 1 else "partial"
-        out.setdefault(split_of(w), Counter())[kind] += 1
-    return {split: dict(c) for split, c in sorted(out.items())}
+from tunezoo.records import RICH_CANDIDATES, info, read_records
 
 
 def hourly_rate(created: list, per_core: list[str]) -> dict:
@@ -91,8 +68,6 @@ def main() -> None:
             "tvm_version",
             "created_at",
             "target",
-            "workload_id",
-            "record_id",
         ],
     )
     ok = [
@@ -125,12 +100,7 @@ def main() -> None:
     target = Counter(records.column("target").to_pylist()).most_common(1)[0][0]
     created = records.column("created_at").to_pylist()
     hours = (max(created) - min(created)).total_seconds() / 3600 if created else 0
-    errors = records.column("error_kind").to_pylist()
-    depth = candidate_depth(
-        records.column("workload_id").to_pylist(),
-        records.column("record_id").to_pylist(),
-        [e is None for e in errors],
-    )
+    depth = summary["workloads_by_candidates"]
     settings_per_record = records.column("measure_settings").to_pylist()
     cores = [str(json.loads(t).get("cpu_affinity")) for t in settings_per_record]
     rate = hourly_rate(created, cores)
@@ -199,7 +169,7 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
 - collection span: {hours:.2f} h; size on disk: {shard_bytes / 1e6:.2f} MB
 - collection rate, records per clock hour (median over the hours each core collected):
   {", ".join(f"core {c}: {v['median_per_hour']:.0f} over {v['hours']} h" for c, v in rate.items())}
-- workloads by distinct successful candidates (rich: >= {RICH}; single schedule: the
+- workloads by distinct successful candidates (rich: >= {RICH_CANDIDATES}; single schedule: the
   design space holds one schedule, so there is nothing to rank; partial: in between):
   {"; ".join(f"{split}: {c}" for split, c in depth.items())}
 

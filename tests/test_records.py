@@ -6,6 +6,7 @@ import json
 import math
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from synthetic_records import make_rows, tables, workload_rows
@@ -172,6 +173,35 @@ def test_info_counts(dataset):
     assert summary["models"] == {"testnet": len(IDS) * 5}
     assert sum(summary["splits"].values()) == len(IDS) * 5
     assert summary["duplicate_record_ids"] == 0
+    depth = summary["workloads_by_candidates"]  # 5 distinct candidates each: none is rich
+    assert sum(sum(c.values()) for c in depth.values()) == len(IDS)
+    assert all(set(c) <= {"partial"} for c in depth.values())
+
+
+def test_candidate_depth_separates_rich_partial_and_single_schedule_workloads(dataset):
+    table = records.read_records(dataset)
+    rows = table.to_pylist()
+    single, failing = IDS[0], IDS[1]
+    marked = False
+    for row in rows:
+        if row["workload_id"] == single:  # a design space of one schedule, sampled 5 times
+            row["record_id"] = f"only-{single}"
+        if row["workload_id"] == failing and not marked:
+            row["error_kind"], marked = "timeout", True  # a failure is no candidate to rank
+    changed = pa.Table.from_pylist(rows, schema=table.schema)
+
+    def kind(wid: str) -> str:
+        alone = changed.filter(pc.field("workload_id") == wid)
+        (found,) = [
+            k for k, n in records.candidate_depth(alone, rich=5)[split_of(wid)].items() if n
+        ]
+        return found
+
+    assert kind(single) == "single_schedule"
+    assert kind(failing) == "partial"  # 4 successful distinct candidates of 5
+    assert all(kind(w) == "rich" for w in IDS[2:])
+    depth = records.candidate_depth(changed, rich=5)
+    assert sum(sum(c.values()) for c in depth.values()) == len(IDS)
 
 
 def test_record_id_ignores_json_spelling():

@@ -72,6 +72,10 @@ def cmd_records_info(args: argparse.Namespace) -> int:
     print(f"sampling  {summary['sampling']}")
     rpw = summary["records_per_workload"]
     print(f"per workload: min {rpw['min']}, median {rpw['median']}, max {rpw['max']}")
+    print(
+        "workloads by distinct successful candidates (rich >= 100, single schedule = a design"
+        f" space of one): {summary['workloads_by_candidates']}"
+    )
     print(f"models    {len(summary['models'])}")
     for model, count in summary["models"].items():
         print(f"  {model:<28} {count} records")

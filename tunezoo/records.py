@@ -348,6 +348,33 @@ def validate(path: str | Path) -> list[Problem]:
 # ------------------------------------------------------------------------- info, merge
 
 
+RICH_CANDIDATES = 100  # distinct successful candidates that make a workload "rich"
+
+
+def candidate_depth(records: pa.Table, rich: int = RICH_CANDIDATES) -> dict[str, dict[str, int]]:
+    """Workloads per split by their number of distinct successful candidates.
+
+    ``rich``: at least ``rich`` distinct schedules measured (what ranking is learned from);
+    ``single_schedule``: one at most, a layout-only task whose design space holds a single
+    schedule, so there is nothing to rank however long one samples; ``partial``: between.
+    """
+    distinct: dict[str, set] = {}
+    for wid, rid, err in zip(
+        records.column("workload_id").to_pylist(),
+        records.column("record_id").to_pylist(),
+        records.column("error_kind").to_pylist(),
+        strict=True,
+    ):
+        ok = distinct.setdefault(wid, set())
+        if err is None:
+            ok.add(rid)
+    out: dict[str, Counter] = {split: Counter() for split in SPLITS}
+    for wid, ids in distinct.items():
+        kind = "rich" if len(ids) >= rich else "single_schedule" if len(ids) <= 1 else "partial"
+        out[split_of(wid)][kind] += 1
+    return {split: dict(c) for split, c in out.items()}
+
+
 def info(path: str | Path) -> dict:
     """Counts per target, workload and model; failures; duplicate record ids."""
     records = read_records(
@@ -379,6 +406,7 @@ def info(path: str | Path) -> dict:
         "sampling": dict(Counter(records.column("sampling").to_pylist())),
         "failed": dict(errors),
         "duplicate_record_ids": dup,
+        "workloads_by_candidates": candidate_depth(records),
         "records_per_workload": {
             "min": counts[0] if counts else 0,
             "median": counts[len(counts) // 2] if counts else 0,
