@@ -2,6 +2,14 @@
 
     python scripts/train_meta.py --dataset data/llvm-znver4 --target llvm-znver4 \
         --out tunezoo/artifacts/segsum-mlp.meta-llvm-x86
+
+The bundled one was meta-trained from the bundled predictor on a fixed snapshot:
+
+    python scripts/train_meta.py --dataset data/llvm-znver4 --target llvm-znver4 \
+        --out tunezoo/artifacts/segsum-mlp.meta-llvm-x86 \
+        --from-predictor tunezoo/artifacts/segsum-mlp.llvm-znver4 \
+        --algorithm fomaml reptile --inner-lr 0.003 0.01 0.03 --meta-lr 0.0003 \
+        --until 2026-11-24T20:16:53+00:00 --threads 1
 """
 
 import sys
