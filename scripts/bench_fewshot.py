@@ -211,6 +211,7 @@ def run(args: argparse.Namespace) -> dict:
                 }
     return {
         "benchmark": "few-shot adaptation (issue 6)",
+        "command": " ".join(["python", *sys.argv]),
         "dataset": str(args.dataset),
         "data_until": args.until.isoformat() if args.until else None,
         "target_key": target,
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     plot(report, out.with_suffix(".png"))
     text = table(report)
-    out.with_suffix(".md").write_text(text + "\n")
+    out.with_suffix(".md").write_text(f"Command: `{report['command']}`\n\n{text}\n")
     print(text)
     print(f"wrote {out}.{{json,md,png}} ({report['seconds']} s)")
     return 0
