@@ -77,3 +77,15 @@ def test_the_local_cpu_meta_init_adapts_offline_during_a_session(imported_datase
     adapted = adapt(model.init, data)
     after = adapted.score(data.features)
     assert np.isfinite(after).all() and not np.allclose(before, after)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "path"), ARTIFACTS, ids=[n for n, _ in ARTIFACTS])
+def test_eval_reproduces_the_bundled_metrics_from_the_committed_data(name, path: Path, capsys):
+    """`tunezoo eval --compare` on the snapshot recorded in metrics.json (slow: it extracts
+    the features of every evaluation record on a cold cache, a few minutes)."""
+    from tunezoo.cli import main as cli
+
+    dataset = Path(__file__).resolve().parents[1] / "data" / "llvm-znver4"
+    assert cli(["eval", str(path), "--dataset", str(dataset), "--compare"]) == 0, name
+    assert "largest difference from the stored metrics.json: 0.00e+00" in capsys.readouterr().out
