@@ -221,3 +221,37 @@ def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported
     assert late_workload not in set(snap["workload_id"].to_pylist())
     everything = snapshot_until(read_records(grown), cut + dt.timedelta(hours=2))
     assert everything.num_rows == records.num_rows + 2
+
+
+def _synthetic_ranking_data(group_ids: list[str], per_group: int = 5) -> RankingData:
+    from tunezoo.features import FeatureSet
+
+    rng = np.random.default_rng(0)
+    n = len(group_ids) * per_group
+    mats = [rng.normal(size=(2, PER_STORE_DIM)).astype(np.float32) for _ in range(n)]
+    groups = np.repeat(np.arange(len(group_ids)), per_group)
+    latencies = rng.uniform(1e-4, 1e-3, size=n)
+    return RankingData(
+        FeatureSet.from_list([f"r{i}" for i in range(n)], [group_ids[g] for g in groups], mats),
+        latencies,
+        latencies.min() / latencies,
+        groups,
+        list(group_ids),
+        np.ones(len(group_ids)),
+    )
+
+
+def test_compare_evaluates_exactly_the_recorded_workloads():
+    """`eval --compare` restricts each part to the workloads listed in metrics.json, so a
+    workload that joined the dataset after training cannot change the recomputed metrics."""
+    from tunezoo.experiment import only_workloads, score_metrics
+
+    data = _synthetic_ranking_data(["w-a", "w-late", "w-b"])
+    kept = only_workloads(data, ["w-b", "w-a"], part="test")
+    assert kept.group_ids == ["w-b", "w-a"]
+    assert len(kept) == 10
+    scores = -kept.latencies  # a perfect ranking of the kept candidates only
+    assert score_metrics(scores, kept)["n_workloads"] == 2
+    assert score_metrics(scores, kept)["top1_score"] == 1.0
+    with pytest.raises(ValueError, match=r"heldout: 1 workload\(s\).*first: w-gone"):
+        only_workloads(data, ["w-a", "w-gone"], part="heldout")

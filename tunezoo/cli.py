@@ -195,6 +195,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ train, eval
 
 
+def _utc_time(text: str):
+    from tunezoo.meta_experiment import utc_time  # noqa: PLC0415
+
+    return utc_time(text)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tunezoo.experiment import run_training  # noqa: PLC0415
     from tunezoo.training import TrainConfig  # noqa: PLC0415
@@ -215,6 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config=config,
         baselines=tuple(b for b in args.baselines.split(",") if b),
         workers=args.workers,
+        until=args.until,
     )
     print(f"saved {metrics['arch']} predictor and metrics.json to {args.out}")
     return 0
@@ -231,7 +238,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
         if stored.get("data_until"):
             until = dt.datetime.fromisoformat(stored["data_until"])
-    metrics = run_evaluation(args.predictor, args.dataset, workers=args.workers, until=until)
+    metrics = run_evaluation(
+        args.predictor,
+        args.dataset,
+        workers=args.workers,
+        until=until,
+        workloads=stored.get("data_workloads"),
+    )
     _print_json(metrics)
     if args.compare:
         worst = max(
@@ -428,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    p.add_argument(
+        "--until",
+        type=_utc_time,
+        help="only workloads whose records were all measured by this ISO time (default: the "
+        "dataset's newest record); several runs on one growing dataset then see the same data",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="recompute a predictor's metrics from the data")

@@ -85,15 +85,27 @@ def run_training(
     workers: int = 2,
     cache_dir: str | Path | None = None,
     log=print,
+    until=None,
 ) -> dict:
     """Train every architecture and baseline on ``train``, select on ``validation``,
-    report ``test`` and ``heldout``; save the best architecture as the predictor."""
+    report ``test`` and ``heldout``; save the best architecture as the predictor.
+
+    ``until`` (UTC datetime) fixes the snapshot (see :func:`tunezoo.training.snapshot_until`);
+    by default it is the newest record on disk when training starts."""
     from tunezoo.baselines import train_xgb  # noqa: PLC0415
 
     config = config or TrainConfig()
     t0 = time.time()
+    # The cut-off is fixed before anything is read: a collector may add shards while this
+    # trains, and the snapshot must be the data the model saw, not the data at the end.
+    cutoff = until or data_until(dataset_dir)
     data = load_parts(
-        dataset_dir, ("train", "validation", *PARTS), workers=workers, cache_dir=cache_dir, log=log
+        dataset_dir,
+        ("train", "validation", *PARTS),
+        workers=workers,
+        cache_dir=cache_dir,
+        log=log,
+        until=cutoff,
     )
     results: dict[str, dict] = {}
     predictors: dict[str, Predictor] = {}
@@ -145,10 +157,11 @@ def run_training(
         "arch": best_arch,
         "feature_version": FEATURE_VERSION,
         "dataset": str(dataset_dir),
-        "data_until": data_until(dataset_dir).isoformat(),
+        "data_until": cutoff.isoformat(),
         "data_counts": {
             p: {"workloads": len(d.group_ids), "candidates": len(d)} for p, d in data.items()
         },
+        "data_workloads": {p: list(d.group_ids) for p, d in data.items()},
         **{p: results[best_arch][p] for p in ("validation", *PARTS) if p in results[best_arch]},
         "models": results,
         "baselines": {b: results[b] for b in baselines},
@@ -172,14 +185,33 @@ def run_evaluation(
     cache_dir: str | Path | None = None,
     log=print,
     until=None,
+    workloads: dict[str, list[str]] | None = None,
 ) -> dict:
     """Recompute a predictor's metrics on the test and held-out parts of a dataset
-    (``until``: only records measured up to then, e.g. its training snapshot)."""
+    (``until``: only records measured up to then, e.g. its training snapshot;
+    ``workloads``: per part, exactly these workloads, e.g. its metrics' ``data_workloads``).
+    """
     predictor = Predictor.load(predictor_dir)
     data = load_parts(
         dataset_dir, PARTS, workers=workers, cache_dir=cache_dir, log=log, until=until
     )
+    if workloads is not None:
+        data = {p: only_workloads(d, workloads.get(p, []), part=p) for p, d in data.items()}
     return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
+
+
+def only_workloads(data: RankingData, wanted: list[str], *, part: str) -> RankingData:
+    """The groups of ``data`` listed in ``wanted``; every one must be there, because a
+    snapshot that lost a workload cannot reproduce the metrics computed on it."""
+    index = {wid: g for g, wid in enumerate(data.group_ids)}
+    missing = [w for w in wanted if w not in index]
+    if missing:
+        raise ValueError(
+            f"{part}: {len(missing)} workload(s) of the recorded snapshot are not in the "
+            f"dataset (first: {missing[0]}); the dataset lost records since the predictor "
+            "was trained; restore them (git checkout data/) or evaluate without --compare"
+        )
+    return data.subset_groups([index[w] for w in wanted])
 
 
 def data_until(dataset_dir: str | Path):
