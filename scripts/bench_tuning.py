@@ -61,6 +61,7 @@ keeps what it measured.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import math
@@ -192,13 +193,24 @@ class PretrainedXGB:
         return model
 
 
-def pretrain_xgb(dataset: Path, cores: int) -> PretrainedXGB:
-    """``train_ms_xgb`` on the train split, plus that data in XGBModel's own format."""
+def predictor_snapshot(folder: Path | None) -> dt.datetime | None:
+    """The predictor's training cut-off (its metrics' ``data_until``), so that
+    xgb-pretrained learns from the same snapshot while the dataset keeps growing."""
+    metrics = folder / "metrics.json" if folder else None
+    if metrics is None or not metrics.exists():
+        return None
+    until = json.loads(metrics.read_text()).get("data_until")
+    return dt.datetime.fromisoformat(until) if until else None
+
+
+def pretrain_xgb(dataset: Path, cores: int, until: dt.datetime | None = None) -> PretrainedXGB:
+    """``train_ms_xgb`` on the train split (up to ``until``), plus that data in XGBModel's
+    own format."""
     from tunezoo.baselines import train_ms_xgb  # noqa: PLC0415
     from tunezoo.training import load_ranking_data  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    train = load_ranking_data(dataset, "train", progress=False)
+    train = load_ranking_data(dataset, "train", progress=False, until=until)
     t1 = time.perf_counter()
     booster = train_ms_xgb(train, threads=cores).model.booster
     t2 = time.perf_counter()
@@ -211,6 +223,7 @@ def pretrain_xgb(dataset: Path, cores: int) -> PretrainedXGB:
     info = {
         "workloads": len(train.group_ids),
         "candidates": len(train),
+        "data_until": until.isoformat() if until else None,
         "data_seconds": t1 - t0,
         "train_seconds": t2 - t1,
     }
@@ -271,7 +284,11 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
         )
     if "xgb-pretrained" in names:
         print("--- pre-training MetaSchedule's XGBModel on the train split")
-        out.pretrained = pretrain_xgb(Path(args.dataset), args.num_cores)
+        folder = Path(info["predictor"]["path"]) if "predictor" in info else None
+        if args.predictor:
+            folder = Path(args.predictor)
+        until = predictor_snapshot(folder)
+        out.pretrained = pretrain_xgb(Path(args.dataset), args.num_cores, until)
         info["xgb-pretrained"] = out.pretrained.info
         print(f"    {json.dumps(out.pretrained.info)}")
     if "meta-adaptive" in names:
