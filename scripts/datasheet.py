@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunezoo.records import RICH_CANDIDATES, info, read_records
+from tunezoo.records import RICH_CANDIDATES, info, read_records, read_workloads, split_of
 
 
 def hourly_rate(created: list, per_core: list[str]) -> dict:
@@ -48,6 +48,57 @@ def noise_stats(run_secs: list[list[float]]) -> dict:
         "cv_median": float(np.median(c)) if len(c) else None,
         "share_spread_over_10pct": float((s > 0.10).mean()) if len(s) else None,
     }
+
+
+def partial_workloads(path: Path) -> list[dict]:
+    """Workloads with 2..RICH_CANDIDATES-1 distinct successful schedules, and why.
+
+    Every task asked for 128 candidates. One that measured fewer records, all distinct and
+    successful, stopped because sampling without replacement ran out: its design space is
+    fully measured. Otherwise the records say what was lost: repeated schedules (the early
+    ``ReplayTrace`` tasks sampled with replacement) or failed candidates (error kinds)."""
+    records = read_records(path, columns=["workload_id", "record_id", "error_kind"])
+    table = read_workloads(path, columns=["workload_id", "name", "models"]).to_pylist()
+    names = {w["workload_id"]: (w["name"], [m["model"] for m in w["models"]]) for w in table}
+    count: Counter = Counter()
+    every: dict[str, set] = {}
+    ok: dict[str, set] = {}
+    errors: dict[str, Counter] = {}
+    for wid, rid, err in zip(
+        *(records.column(c).to_pylist() for c in ("workload_id", "record_id", "error_kind")),
+        strict=True,
+    ):
+        count[wid] += 1
+        every.setdefault(wid, set()).add(rid)
+        if err is None:
+            ok.setdefault(wid, set()).add(rid)
+        else:
+            errors.setdefault(wid, Counter())[err] += 1
+    out = []
+    for wid, ids in sorted(ok.items(), key=lambda kv: (split_of(kv[0]), len(kv[1]))):
+        if not 1 < len(ids) < RICH_CANDIDATES:
+            continue
+        why = []
+        repeats = count[wid] - len(every[wid])
+        if repeats:
+            why.append(f"{repeats} repeated schedule(s) (sampled with replacement)")
+        if wid in errors:
+            why.append("failed: " + ", ".join(f"{n} {k}" for k, n in errors[wid].items()))
+        if not why:
+            why.append("design space fully measured (sampling without replacement ran out)")
+        name, models = names.get(wid, ("?", []))
+        out.append(
+            {
+                "workload_id": wid,
+                "split": split_of(wid),
+                "name": name,
+                "models": models,
+                "records": count[wid],
+                "distinct": len(ids),
+                "why": "; ".join(why),
+            }
+        )
+    return out
 
 
 def main() -> None:
@@ -119,10 +170,16 @@ def main() -> None:
         "workloads_by_candidates": depth,
         "records_per_hour": rate,
         "shard_bytes": shard_bytes,
+        "partial_workloads": partial_workloads(path),
     }
     (path / "datasheet.json").write_text(json.dumps(stats, indent=2, default=str) + "\n")
     s = settings and json.loads(settings)
     models = "\n".join(f"| {m} | {c} |" for m, c in summary["models"].items())
+    partial = "\n".join(
+        f"| {w['split']} | {w['name']} | {', '.join(w['models'])} | {w['records']} | "
+        f"{w['distinct']} | {w['why']} |"
+        for w in stats["partial_workloads"]
+    )
     text = f"""# Datasheet: {path.name}
 
 Measured tuning records for TVM MetaSchedule, collected by `scripts/collect_llvm_znver4.sh`
@@ -176,6 +233,12 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
 | model | records |
 |---|---|
 {models}
+
+Workloads with more than one but fewer than {RICH_CANDIDATES} distinct successful schedules:
+
+| split | workload | models | records | distinct schedules | why |
+|---|---|---|---|---|---|
+{partial}
 
 ## Noise
 Relative spread of each record's {s.get("repeat")} repeats, (max - min) / median, over
