@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -210,3 +211,40 @@ def test_record_id_ignores_json_spelling():
     c = records.make_record_id("2", "[[1,2],[]]", '{"mcpu":"znver4","kind":"llvm"}')
     assert a == b != c
     assert json.loads(records.canonical_json('{"b":1,"a":2}')) == {"a": 2, "b": 1}
+
+
+def _datasheet_script():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "datasheet.py"
+    spec = importlib.util.spec_from_file_location("datasheet_script", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
+def test_datasheet_says_why_a_workload_has_few_schedules(tmp_path):
+    """The datasheet tells a design space that ran out from lost candidates, from the data."""
+    from make_records import tables
+
+    datasheet = _datasheet_script()
+    wl, rec = tables(per_workload=2)  # two distinct successful schedules: all there is
+    records.write_shards(tmp_path / "exhausted", wl, rec)
+    assert {w["why"] for w in datasheet.partial_workloads(tmp_path / "exhausted")} == {
+        "design space fully measured (sampling without replacement ran out)"
+    }
+    records.write_shards(tmp_path / "repeats", wl, rec)
+    records.write_shards(tmp_path / "repeats", wl, rec.slice(0, 1), shard="again")
+    by_id = {w["workload_id"]: w for w in datasheet.partial_workloads(tmp_path / "repeats")}
+    repeated = by_id[rec["workload_id"][0].as_py()]
+    assert (repeated["records"], repeated["distinct"]) == (3, 2)
+    assert repeated["why"] == "1 repeated schedule(s) (sampled with replacement)"
+    wl4, rec4 = tables(per_workload=4)  # the first candidate of each workload failed to build
+    records.write_shards(tmp_path / "failed", wl4, rec4)
+    partial = datasheet.partial_workloads(tmp_path / "failed")
+    assert partial and all(w["distinct"] == 3 and w["why"] == "failed: 1 build" for w in partial)
