@@ -55,20 +55,30 @@ def partial_workloads(path: Path) -> list[dict]:
 
     Every task asked for 128 candidates. One that measured fewer records, all distinct and
     successful, stopped because sampling without replacement ran out: its design space is
-    fully measured. Otherwise the records say what was lost: repeated schedules (the early
-    ``ReplayTrace`` tasks sampled with replacement) or failed candidates (error kinds)."""
-    records = read_records(path, columns=["workload_id", "record_id", "error_kind"])
+    fully measured. Otherwise the records say what was lost: schedules repeated within the
+    random phase (the early ``ReplayTrace`` tasks sampled with replacement), schedules the
+    evolutionary phase measured again (its search does not see the random phase's
+    measurements, which matters only when the design space is small), or failed candidates."""
+    records = read_records(path, columns=["workload_id", "record_id", "error_kind", "sampling"])
     table = read_workloads(path, columns=["workload_id", "name", "models"]).to_pylist()
     names = {w["workload_id"]: (w["name"], [m["model"] for m in w["models"]]) for w in table}
     count: Counter = Counter()
     every: dict[str, set] = {}
     ok: dict[str, set] = {}
     errors: dict[str, Counter] = {}
-    for wid, rid, err in zip(
-        *(records.column(c).to_pylist() for c in ("workload_id", "record_id", "error_kind")),
+    random_count: Counter = Counter()
+    random_ids: dict[str, set] = {}
+    for wid, rid, err, how in zip(
+        *(
+            records.column(c).to_pylist()
+            for c in ("workload_id", "record_id", "error_kind", "sampling")
+        ),
         strict=True,
     ):
         count[wid] += 1
+        if how == "random":
+            random_count[wid] += 1
+            random_ids.setdefault(wid, set()).add(rid)
         every.setdefault(wid, set()).add(rid)
         if err is None:
             ok.setdefault(wid, set()).add(rid)
@@ -79,9 +89,12 @@ def partial_workloads(path: Path) -> list[dict]:
         if not 1 < len(ids) < RICH_CANDIDATES:
             continue
         why = []
-        repeats = count[wid] - len(every[wid])
-        if repeats:
-            why.append(f"{repeats} repeated schedule(s) (sampled with replacement)")
+        within_random = random_count[wid] - len(random_ids.get(wid, ()))
+        across = count[wid] - len(every[wid]) - within_random
+        if within_random:
+            why.append(f"{within_random} repeated in the random phase (sampled with replacement)")
+        if across:
+            why.append(f"{across} re-measured by the evolutionary phase")
         if wid in errors:
             why.append("failed: " + ", ".join(f"{n} {k}" for k, n in errors[wid].items()))
         if not why:

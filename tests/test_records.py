@@ -243,7 +243,7 @@ def test_datasheet_says_why_a_workload_has_few_schedules(tmp_path):
     by_id = {w["workload_id"]: w for w in datasheet.partial_workloads(tmp_path / "repeats")}
     repeated = by_id[rec["workload_id"][0].as_py()]
     assert (repeated["records"], repeated["distinct"]) == (3, 2)
-    assert repeated["why"] == "1 repeated schedule(s) (sampled with replacement)"
+    assert repeated["why"] == "1 repeated in the random phase (sampled with replacement)"
     wl4, rec4 = tables(per_workload=4)  # the first candidate of each workload failed to build
     records.write_shards(tmp_path / "failed", wl4, rec4)
     partial = datasheet.partial_workloads(tmp_path / "failed")
