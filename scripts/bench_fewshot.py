@@ -40,9 +40,10 @@ import torch
 from tunezoo.experiment import predictor_eval_fn
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import MetaConfig, few_shot_eval, load_init, meta_train, selection_score
-from tunezoo.meta_experiment import json_safe, utc_time
+from tunezoo.meta_experiment import json_safe
 from tunezoo.models import build_model
 from tunezoo.predictor import Predictor
+from tunezoo.records import utc_time
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
 
 RESULTS = Path(__file__).resolve().parent / "results"

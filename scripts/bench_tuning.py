@@ -83,6 +83,7 @@ import tvm
 
 from tunezoo.cost_model import TimedCostModel
 from tunezoo.predictor import WEIGHTS_FILE, Predictor, sha256_file
+from tunezoo.records import utc_time
 from tunezoo.tuning import WORKLOADS, TuneResult, tune
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -200,7 +201,7 @@ def predictor_snapshot(folder: Path | None) -> dt.datetime | None:
     if metrics is None or not metrics.exists():
         return None
     until = json.loads(metrics.read_text()).get("data_until")
-    return dt.datetime.fromisoformat(until) if until else None
+    return utc_time(until) if until else None
 
 
 def pretrain_xgb(dataset: Path, cores: int, until: dt.datetime | None = None) -> PretrainedXGB:
@@ -284,10 +285,9 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
         )
     if "xgb-pretrained" in names:
         print("--- pre-training MetaSchedule's XGBModel on the train split")
-        folder = Path(info["predictor"]["path"]) if "predictor" in info else None
-        if args.predictor:
-            folder = Path(args.predictor)
-        until = predictor_snapshot(folder)
+        # the predictor's folder, also when no tunezoo contender loaded it above
+        path = args.predictor or info.get("predictor", {}).get("path")
+        until = predictor_snapshot(Path(path) if path else None)
         out.pretrained = pretrain_xgb(Path(args.dataset), args.num_cores, until)
         info["xgb-pretrained"] = out.pretrained.info
         print(f"    {json.dumps(out.pretrained.info)}")

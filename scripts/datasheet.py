@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tunezoo.records import RICH_CANDIDATES, info, read_records, read_workloads, split_of
+from tunezoo.records import (
+    RICH_CANDIDATES,
+    depth_kind,
+    info,
+    read_records,
+    read_workloads,
+    split_of,
+    successful_candidates,
+)
 
 
 def hourly_rate(created: list, per_core: list[str]) -> dict:
@@ -62,9 +70,9 @@ def partial_workloads(path: Path) -> list[dict]:
     records = read_records(path, columns=["workload_id", "record_id", "error_kind", "sampling"])
     table = read_workloads(path, columns=["workload_id", "name", "models"]).to_pylist()
     names = {w["workload_id"]: (w["name"], [m["model"] for m in w["models"]]) for w in table}
+    ok = successful_candidates(records)
     count: Counter = Counter()
     every: dict[str, set] = {}
-    ok: dict[str, set] = {}
     errors: dict[str, Counter] = {}
     random_count: Counter = Counter()
     random_ids: dict[str, set] = {}
@@ -76,17 +84,15 @@ def partial_workloads(path: Path) -> list[dict]:
         strict=True,
     ):
         count[wid] += 1
+        every.setdefault(wid, set()).add(rid)
         if how == "random":
             random_count[wid] += 1
             random_ids.setdefault(wid, set()).add(rid)
-        every.setdefault(wid, set()).add(rid)
-        if err is None:
-            ok.setdefault(wid, set()).add(rid)
-        else:
+        if err is not None:
             errors.setdefault(wid, Counter())[err] += 1
     out = []
     for wid, ids in sorted(ok.items(), key=lambda kv: (split_of(kv[0]), len(kv[1]))):
-        if not 1 < len(ids) < RICH_CANDIDATES:
+        if depth_kind(len(ids)) != "partial":
             continue
         why = []
         within_random = random_count[wid] - len(random_ids.get(wid, ()))

@@ -10,7 +10,6 @@ half and all of the training workloads, more workloads are what it needs.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ import numpy as np
 
 from tunezoo.baselines import train_xgb
 from tunezoo.experiment import load_parts, predictor_eval_fn, score_metrics
+from tunezoo.records import utc_time
 from tunezoo.training import TrainConfig, train_predictor
 
 METRICS = ("top1_score", "top5_score", "pairwise_accuracy")
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--out", default="scripts/results/learning_curve.json")
     parser.add_argument(
         "--until",
-        type=dt.datetime.fromisoformat,
+        type=utc_time,
         help="only records measured up to this ISO time (a snapshot of a growing dataset)",
     )
     args = parser.parse_args()

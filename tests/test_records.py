@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from script_loader import loaded_script
 from synthetic_records import make_rows, tables, workload_rows
 
 from tunezoo import records
@@ -213,26 +213,16 @@ def test_record_id_ignores_json_spelling():
     assert json.loads(records.canonical_json('{"b":1,"a":2}')) == {"a": 2, "b": 1}
 
 
-def _datasheet_script():
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "datasheet.py"
-    spec = importlib.util.spec_from_file_location("datasheet_script", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+@pytest.fixture(scope="module")
+def datasheet():
+    with loaded_script("datasheet") as module:
+        yield module
 
 
-def test_datasheet_says_why_a_workload_has_few_schedules(tmp_path):
+def test_datasheet_says_why_a_workload_has_few_schedules(datasheet, tmp_path):
     """The datasheet tells a design space that ran out from lost candidates, from the data."""
     from make_records import tables
 
-    datasheet = _datasheet_script()
     wl, rec = tables(per_workload=2)  # two distinct successful schedules: all there is
     records.write_shards(tmp_path / "exhausted", wl, rec)
     assert {w["why"] for w in datasheet.partial_workloads(tmp_path / "exhausted")} == {

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from tunezoo.records import RecordsError
+from tunezoo.records import RecordsError, utc_time
 from tunezoo.targets import UnknownTargetError
 
 
@@ -195,12 +195,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ train, eval
 
 
-def _utc_time(text: str):
-    from tunezoo.meta_experiment import utc_time  # noqa: PLC0415
-
-    return utc_time(text)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from tunezoo.experiment import run_training  # noqa: PLC0415
     from tunezoo.training import TrainConfig  # noqa: PLC0415
@@ -228,8 +222,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import datetime as dt  # noqa: PLC0415
-
     from tunezoo.experiment import run_evaluation  # noqa: PLC0415
 
     stored = {}
@@ -237,7 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.compare:  # the same snapshot of the data the predictor was evaluated on
         stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
         if stored.get("data_until"):
-            until = dt.datetime.fromisoformat(stored["data_until"])
+            until = utc_time(stored["data_until"])
     metrics = run_evaluation(
         args.predictor,
         args.dataset,
@@ -443,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
     p.add_argument(
         "--until",
-        type=_utc_time,
+        type=utc_time,
         help="only workloads whose records were all measured by this ISO time (default: the "
         "dataset's newest record); several runs on one growing dataset then see the same data",
     )

@@ -33,6 +33,7 @@ from tunezoo.experiment import data_until
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.meta import ALGORITHMS, MetaConfig, few_shot_eval, meta_train, selection_score
 from tunezoo.predictor import Predictor, sha256_file
+from tunezoo.records import utc_time
 from tunezoo.training import RankingData, load_ranking_data
 
 PARTS = ("train", "validation", "test", "heldout")
@@ -79,11 +80,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="a short run (a few minutes)")
     return p.parse_args(argv)
-
-
-def utc_time(text: str) -> dt.datetime:
-    when = dt.datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def load(

@@ -14,6 +14,7 @@ Record shards are named by split so that Hub dataset configs can point ``train``
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -351,14 +352,17 @@ def validate(path: str | Path) -> list[Problem]:
 RICH_CANDIDATES = 100  # distinct successful candidates that make a workload "rich"
 
 
-def candidate_depth(records: pa.Table, rich: int = RICH_CANDIDATES) -> dict[str, dict[str, int]]:
-    """Workloads per split by their number of distinct successful candidates.
+def utc_time(text: str) -> dt.datetime:
+    """An ISO time as a snapshot cut-off; ``created_at`` is UTC, so a time without a zone
+    is read as UTC (not local time)."""
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
-    ``rich``: at least ``rich`` distinct schedules measured (what ranking is learned from);
-    ``single_schedule``: one at most, a layout-only task whose design space holds a single
-    schedule, so there is nothing to rank however long one samples; ``partial``: between.
-    """
-    distinct: dict[str, set] = {}
+
+def successful_candidates(records: pa.Table) -> dict[str, set[str]]:
+    """Per workload, the record ids of its distinct successful candidates (every workload
+    of ``records`` is a key, even one whose candidates all failed)."""
+    distinct: dict[str, set[str]] = {}
     for wid, rid, err in zip(
         records.column("workload_id").to_pylist(),
         records.column("record_id").to_pylist(),
@@ -368,10 +372,23 @@ def candidate_depth(records: pa.Table, rich: int = RICH_CANDIDATES) -> dict[str,
         ok = distinct.setdefault(wid, set())
         if err is None:
             ok.add(rid)
+    return distinct
+
+
+def depth_kind(n_distinct: int, rich: int = RICH_CANDIDATES) -> str:
+    """``rich``: at least ``rich`` distinct schedules measured (what ranking is learned
+    from); ``single_schedule``: one at most, a layout-only task whose design space holds a
+    single schedule, so there is nothing to rank however long one samples; ``partial``:
+    between."""
+    return "rich" if n_distinct >= rich else "single_schedule" if n_distinct <= 1 else "partial"
+
+
+def candidate_depth(records: pa.Table, rich: int = RICH_CANDIDATES) -> dict[str, dict[str, int]]:
+    """Workloads per split by their number of distinct successful candidates
+    (see :func:`depth_kind`)."""
     out: dict[str, Counter] = {split: Counter() for split in SPLITS}
-    for wid, ids in distinct.items():
-        kind = "rich" if len(ids) >= rich else "single_schedule" if len(ids) <= 1 else "partial"
-        out[split_of(wid)][kind] += 1
+    for wid, ids in successful_candidates(records).items():
+        out[split_of(wid)][depth_kind(len(ids), rich)] += 1
     return {split: dict(c) for split, c in out.items()}
 
 
