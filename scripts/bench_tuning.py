@@ -19,7 +19,11 @@ Reported per workload and as a geometric mean over workloads (each a mean over s
 
 * search-time speedup: the time xgb took to reach its final best latency, divided by the
   time the contender took to first reach that latency (same seed); the same ratio in
-  trials. A contender that never reaches it is charged its whole session, so its ratio
+  trials. Trials count measurements, in the order MetaSchedule measured them (a batch goes
+  best-predicted first), so a contender whose first pick is the target scores 1, not the
+  batch size; times are those of the batch's end, for every contender alike (histories
+  before 2026-11-25 had one entry per batch, so their trial ratios were rounded to a
+  batch). A contender that never reaches it is charged its whole session, so its ratio
   is an *upper* bound (shown as ``<=``) and so is any geometric mean that includes it;
 * best latency at 16, 32, 64 trials and at the full budget, relative to xgb (< 1: faster);
 * the cost model's share of the tuning wall time (the tunezoo-frozen goal is <= 10%).
@@ -306,7 +310,7 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
 
 # -------------------------------------------------------------------------- metrics
 
-History = Sequence[Sequence[float]]  # (trials, seconds, best latency) after each batch
+History = Sequence[Sequence[float]]  # (trials, seconds, best latency) after each trial
 
 
 def best_at(history: History, trials: int) -> float:
@@ -316,7 +320,11 @@ def best_at(history: History, trials: int) -> float:
 
 
 def first_reach(history: History, target: float, rtol: float = 0.0) -> tuple[int, float] | None:
-    """(trials, seconds) of the first batch whose best is within ``rtol`` of ``target``."""
+    """(trials, seconds) of the first measurement whose best is within ``rtol`` of ``target``.
+
+    Histories hold one entry per measured candidate (batch-end times), so the trials are
+    exact and the seconds are those of the batch that found it.
+    """
     for trials, seconds, best in history:
         if best <= target * (1.0 + rtol):
             return int(trials), float(seconds)

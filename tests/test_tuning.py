@@ -48,7 +48,9 @@ def test_tune_a_named_workload_with_an_adaptive_predictor(tmp_path, capsys):
     )
     assert result.trials == 16 and math.isfinite(result.best_latency_s)
     assert 0 < result.best_latency_s < 0.1
-    assert [h[0] for h in result.history] == [8, 16]
+    # one entry per measured candidate; a batch's entries share the batch's end time
+    assert [h[0] for h in result.history] == list(range(1, 17))
+    assert len({h[1] for h in result.history[:8]}) == 1 < len({h[1] for h in result.history})
     bests = [h[2] for h in result.history]
     assert bests == sorted(bests, reverse=True) and bests[-1] == result.best_latency_s
     assert result.task_best_s == {"main": result.best_latency_s}

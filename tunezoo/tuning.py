@@ -130,7 +130,13 @@ def list_workloads() -> list[str]:
 
 
 class _Progress:
-    """Best latency per task and the history of the running total, after every batch."""
+    """Best latency per task and the history of the running total, after every measurement.
+
+    One history entry per measured candidate, in the order MetaSchedule measured them (its
+    evolutionary search hands over a batch best-predicted first), so "trials to reach a
+    latency" is exact to the trial, not rounded up to the batch. The time of every entry of
+    a batch is the batch's end: when its results arrive, which is when a user could act.
+    """
 
     def __init__(
         self, task_names: list[str], weights: list[float], total: int, label: str, show: bool
@@ -149,11 +155,12 @@ class _Progress:
         return sum(w * b for w, b in zip(self.weights, self.best, strict=True))
 
     def record(self, task_id: int, runner_results: list[Any]) -> None:
+        now = time.perf_counter() - self.start
         for result in runner_results:
             self.best[task_id] = min(self.best[task_id], run_latency(result))
-        self.trials += len(runner_results)
+            self.trials += 1
+            self.history.append((self.trials, now, self.total_latency()))
         total = self.total_latency()
-        self.history.append((self.trials, time.perf_counter() - self.start, total))
         shown = f"{total * 1e3:.4g} ms" if math.isfinite(total) else "n/a"
         self.bar.set_description_str(f"{self.label}: trials {self.trials}, best {shown}")
         self.bar.update(len(runner_results))
@@ -181,7 +188,8 @@ class TuneResult:
     """What a tuning session achieved and what it cost.
 
     ``history`` holds ``(trials done, seconds since start, best latency so far)`` after each
-    measured batch; ``best_latency_s`` is +inf when some task never ran successfully.
+    measured candidate (the seconds are those of its batch's end);
+    ``best_latency_s`` is +inf when some task never ran successfully.
     """
 
     what: str
