@@ -50,10 +50,16 @@ def test_a_trace_that_no_longer_replays_gets_no_features(imported_dataset, tmp_p
     assert len(fs) == records.num_rows - 1
 
 
+def _small_config(arch: str, in_dim: int = 8) -> dict:
+    if arch == "seed-ensemble":
+        return {"member_config": {"in_dim": in_dim, "hidden": 16}, "members": 3}
+    return {"in_dim": in_dim}
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architectures_score_variable_store_counts(arch):
     torch.manual_seed(0)
-    model = build_model(arch, {"in_dim": 8})
+    model = build_model(arch, _small_config(arch))
     values = torch.randn(9, 8)
     segments = torch.tensor([0, 0, 1, 2, 2, 2, 2, 3, 3])
     scores = model(values, segments, 4)
@@ -63,8 +69,46 @@ def test_architectures_score_variable_store_counts(arch):
     assert torch.allclose(alone, scores[1:3], atol=1e-5)
 
 
+def test_a_seed_ensemble_scores_the_mean_of_its_members():
+    from tunezoo.experiment import ensemble_of
+    from tunezoo.models import SeedEnsemble
+
+    torch.manual_seed(0)
+    members = [build_model("segsum-mlp", {"in_dim": 8, "hidden": 16}) for _ in range(3)]
+    ensemble = SeedEnsemble.of(members)
+    values = torch.randn(9, 8)
+    segments = torch.tensor([0, 0, 1, 2, 2, 2, 2, 3, 3])
+    with torch.no_grad():
+        expected = torch.stack([m(values, segments, 4) for m in members]).mean(0)
+        assert torch.allclose(ensemble(values, segments, 4), expected, atol=1e-6)
+        # copies, not views: training a member afterwards leaves the ensemble as it was
+        members[0].head[-1].bias.add_(1.0)
+        assert torch.allclose(ensemble(values, segments, 4), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="differ in architecture or config"):
+        SeedEnsemble.of([members[0], build_model("segsum-mlp", {"in_dim": 8})])
+    with pytest.raises(ValueError, match="cannot be ensembles"):
+        build_model("seed-ensemble", {"member_arch": "seed-ensemble"})
+    # as predictors: one normaliser, and the members' scores averaged
+    mean, std = torch.zeros(PER_STORE_DIM), torch.ones(PER_STORE_DIM)
+    preds = [
+        Predictor(build_model("segsum-mlp", {"hidden": 16}), mean, std, "llvm-znver4")
+        for _ in range(2)
+    ]
+    combined = ensemble_of(preds)
+    assert combined.arch == "seed-ensemble" and len(combined.model.members) == 2
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(n, PER_STORE_DIM)).astype(np.float32) for n in (1, 4, 2)]
+    average = np.mean([p.score_matrices(mats) for p in preds], axis=0)
+    assert np.allclose(combined.score_matrices(mats), average, atol=1e-5)
+    other = Predictor(build_model("segsum-mlp", {"hidden": 16}), mean + 1, std, "llvm-znver4")
+    with pytest.raises(ValueError, match="share target, feature version and normaliser"):
+        ensemble_of([preds[0], other])
+
+
 def test_unknown_architecture_and_config_fields_are_refused():
-    with pytest.raises(UnknownArchitectureError, match="known: segsum-mlp"):
+    with pytest.raises(
+        UnknownArchitectureError, match="known: seed-ensemble, segsum-mlp, store-attention"
+    ):
         build_model("resnet")
     with pytest.raises(ValueError, match="unknown config fields"):
         build_model("segsum-mlp", {"hiden": 3})
@@ -72,7 +116,7 @@ def test_unknown_architecture_and_config_fields_are_refused():
 
 def _tiny_predictor(arch: str) -> Predictor:
     torch.manual_seed(1)
-    model = build_model(arch, {})
+    model = build_model(arch, {"members": 2} if arch == "seed-ensemble" else {})
     return Predictor(
         model,
         torch.randn(PER_STORE_DIM),

@@ -216,8 +216,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         baselines=tuple(b for b in args.baselines.split(",") if b),
         workers=args.workers,
         until=args.until,
+        ensemble=args.ensemble,
     )
-    print(f"saved {metrics['arch']} predictor and metrics.json to {args.out}")
+    print(f"saved {metrics['model']} predictor and metrics.json to {args.out}")
     return 0
 
 
@@ -431,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        help="members per architecture (seeds --seed, --seed+1, ...); > 1 saves their mean "
+        "as one seed-ensemble predictor, which does not depend on a lucky seed",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
     p.add_argument(
@@ -502,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="maintainers: push a model or dataset config")
     p.add_argument("kind", choices=["model", "dataset"])
     p.add_argument("path", help="artifact directory or dataset directory")
-    p.add_argument("--name", help="artifact name, e.g. segsum-mlp.llvm-znver4 (models)")
+    p.add_argument("--name", help="artifact name, e.g. seed-ensemble.llvm-znver4 (models)")
     p.add_argument("--target", help="target key (datasets)")
     p.add_argument("--org", default=None)
     p.set_defaults(func=cmd_publish)

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
@@ -74,6 +75,45 @@ def load_parts(
     return out
 
 
+def _part_metrics(model, data: dict[str, RankingData]) -> dict[str, dict]:
+    """Metrics of a predictor (or baseline) on validation and every evaluation part."""
+    return {
+        p: score_metrics(model.score(data[p].features), data[p])
+        for p in ("validation", *PARTS)
+        if len(data[p])
+    }
+
+
+def ensemble_of(members: list[Predictor]) -> Predictor:
+    """One predictor scoring the mean of ``members`` (same normaliser, target, features)."""
+    from tunezoo.models import SeedEnsemble  # noqa: PLC0415
+
+    first = members[0]
+    for m in members[1:]:
+        if (
+            m.target_key != first.target_key
+            or m.feature_version != first.feature_version
+            or not torch.equal(m.mean, first.mean)
+            or not torch.equal(m.std, first.std)
+        ):
+            raise ValueError(
+                "ensemble members must share target, feature version and normaliser "
+                "(train them on the same snapshot)"
+            )
+    metadata = {
+        "ensemble_of": [m.metadata for m in members],
+        "train_seconds": round(sum(m.metadata.get("train_seconds", 0.0) for m in members), 1),
+    }
+    return Predictor(
+        SeedEnsemble.of([m.model for m in members]),
+        first.mean,
+        first.std,
+        first.target_key,
+        first.feature_version,
+        metadata,
+    )
+
+
 def run_training(
     dataset_dir: str | Path,
     out_dir: str | Path,
@@ -86,12 +126,15 @@ def run_training(
     cache_dir: str | Path | None = None,
     log=print,
     until=None,
+    ensemble: int = 1,
 ) -> dict:
     """Train every architecture and baseline on ``train``, select on ``validation``,
     report ``test`` and ``heldout``; save the best architecture as the predictor.
 
     ``until`` (UTC datetime) fixes the snapshot (see :func:`tunezoo.training.snapshot_until`);
-    by default it is the newest record on disk when training starts."""
+    by default it is the newest record on disk when training starts. ``ensemble`` > 1
+    trains that many members per architecture (seeds ``config.seed``, ``+1``, ...) and
+    keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too."""
     from tunezoo.baselines import train_xgb  # noqa: PLC0415
 
     config = config or TrainConfig()
@@ -109,52 +152,57 @@ def run_training(
     )
     results: dict[str, dict] = {}
     predictors: dict[str, Predictor] = {}
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     for arch in archs:
-        cfg = TrainConfig(**{**asdict(config), "arch": arch})
-        log(f"--- training {arch}")
-        predictor, info = train_predictor(
-            data["train"],
-            data["validation"],
-            cfg,
-            target_key=target_key,
-            evaluate_fn=predictor_eval_fn,
-            log=log,
-        )
-        predictors[arch] = predictor
-        results[arch] = {
-            "validation": score_metrics(
-                predictor.score(data["validation"].features), data["validation"]
-            ),
-            **{
-                p: score_metrics(predictor.score(data[p].features), data[p])
-                for p in PARTS
-                if len(data[p])
-            },
-            "best_epoch": info["best_epoch"],
-            "train_seconds": predictor.metadata["train_seconds"],
+        members, member_results = [], []
+        for i in range(ensemble):
+            cfg = TrainConfig(**{**asdict(config), "arch": arch, "seed": config.seed + i})
+            which = f" (member {i + 1}/{ensemble}, seed {cfg.seed})" if ensemble > 1 else ""
+            log(f"--- training {arch}{which}")
+            member, info = train_predictor(
+                data["train"],
+                data["validation"],
+                cfg,
+                target_key=target_key,
+                evaluate_fn=predictor_eval_fn,
+                log=log,
+            )
+            members.append(member)
+            member_results.append(
+                {
+                    "seed": cfg.seed,
+                    **_part_metrics(member, data),
+                    "best_epoch": info["best_epoch"],
+                    "train_seconds": member.metadata["train_seconds"],
+                }
+            )
+        predictor = members[0] if ensemble == 1 else ensemble_of(members)
+        label = arch if ensemble == 1 else f"seed-ensemble of {ensemble} {arch}"
+        predictors[label] = predictor
+        results[label] = {
+            **_part_metrics(predictor, data),
+            "best_epoch": member_results[0]["best_epoch"]
+            if ensemble == 1
+            else [m["best_epoch"] for m in member_results],
+            "train_seconds": round(sum(m["train_seconds"] for m in member_results), 1),
         }
+        if ensemble > 1:
+            results[label]["members"] = member_results
     for name in baselines:
         log(f"--- training baseline {name}")
         t1 = time.time()
         model = train_xgb(
             name, data["train"], data["validation"], seed=config.seed, threads=config.threads
         )
-        results[name] = {
-            "validation": score_metrics(
-                model.score(data["validation"].features), data["validation"]
-            ),
-            **{
-                p: score_metrics(model.score(data[p].features), data[p])
-                for p in PARTS
-                if len(data[p])
-            },
-            "train_seconds": round(time.time() - t1, 1),
-        }
-    best_arch = max(archs, key=lambda a: _selection(results[a]["validation"]))
-    best = predictors[best_arch]
+        results[name] = {**_part_metrics(model, data), "train_seconds": round(time.time() - t1, 1)}
+    best_label = max(predictors, key=lambda a: _selection(results[a]["validation"]))
+    best = predictors[best_label]
     metrics = {
         "target_key": target_key,
-        "arch": best_arch,
+        "arch": best.arch,
+        "model": best_label,  # the entry of "models" that was saved
+        "ensemble": ensemble,
         "feature_version": FEATURE_VERSION,
         "dataset": str(dataset_dir),
         "data_until": cutoff.isoformat(),
@@ -162,7 +210,7 @@ def run_training(
             p: {"workloads": len(d.group_ids), "candidates": len(d)} for p, d in data.items()
         },
         "data_workloads": {p: list(d.group_ids) for p, d in data.items()},
-        **{p: results[best_arch][p] for p in ("validation", *PARTS) if p in results[best_arch]},
+        **{p: results[best_label][p] for p in ("validation", *PARTS) if p in results[best_label]},
         "models": results,
         "baselines": {b: results[b] for b in baselines},
         "averaging": METRICS_DOC,
@@ -228,10 +276,14 @@ def comparison_table(metrics: dict) -> str:
     cols = ["top1_score", "top5_score", "avg_peak_score@5", "pairwise_accuracy", "kendall_tau"]
     lines = ["| model | part | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for name, res in metrics["models"].items():
-        for part in ("validation", *PARTS):
-            if part in res:
-                vals = " | ".join(f"{res[part][c]:.4f}" for c in cols)
-                lines.append(f"| {name} | {part} | {vals} |")
+        rows = [(name, res)] + [
+            (f"{name} member (seed {m['seed']})", m) for m in res.get("members", [])
+        ]
+        for label, values in rows:
+            for part in ("validation", *PARTS):
+                if part in values:
+                    vals = " | ".join(f"{values[part][c]:.4f}" for c in cols)
+                    lines.append(f"| {label} | {part} | {vals} |")
     return "\n".join(lines)
 
 

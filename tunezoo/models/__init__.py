@@ -6,12 +6,14 @@ from dataclasses import asdict
 from typing import Any
 
 from tunezoo.models.base import StoreSetModel
+from tunezoo.models.seed_ensemble import SeedEnsemble, SeedEnsembleConfig
 from tunezoo.models.segsum_mlp import SegSumMLP, SegSumMLPConfig
 from tunezoo.models.store_attention import StoreAttention, StoreAttentionConfig
 
 ARCHITECTURES: dict[str, tuple[type[StoreSetModel], type]] = {
     "segsum-mlp": (SegSumMLP, SegSumMLPConfig),
     "store-attention": (StoreAttention, StoreAttentionConfig),
+    "seed-ensemble": (SeedEnsemble, SeedEnsembleConfig),
 }
 
 
@@ -40,4 +42,4 @@ def model_config(model: StoreSetModel) -> dict[str, Any]:
     return asdict(model.config)
 
 
-__all__ = ["ARCHITECTURES", "StoreSetModel", "build_model", "model_config"]
+__all__ = ["ARCHITECTURES", "SeedEnsemble", "StoreSetModel", "build_model", "model_config"]
