@@ -47,6 +47,22 @@ def test_model_card_metadata_and_text():
     assert "Intended target: `cuda-a100`" in text
 
 
+def test_model_card_shows_held_out_models_when_measured():
+    assert "Held-out models" not in render_card(model_spec())  # METRICS has no held-out part
+    metrics = {
+        "test": METRICS["test"],
+        "heldout": {"top1_score": 0.79, "top5_score": 0.95},
+        "baselines": {"xgb": {"test": {"top1_score": 0.84}, "heldout": {"top1_score": 0.75}}},
+    }
+    text = render_card(model_spec(metrics=metrics))
+    held = text[text.index("Held-out models") :]
+    assert held.index("| **segsum-mlp.cuda-a100** | 0.7900 | 0.9500 |") < held.index(
+        "| xgb | 0.7500 | - |"
+    )
+    # the Hub's eval results stay the test split's
+    assert {r.dataset_split for r in ModelCard(text).data.eval_results} == {"test"}
+
+
 def test_meta_init_card_names_the_family():
     spec = model_spec(
         name="segsum-mlp.meta-cuda",

@@ -128,6 +128,13 @@ def model_card_spec(
         {"name": b, **{m: (vals.get("test", vals)).get(m) for m in CARD_METRICS}}
         for b, vals in sorted((metrics.get("baselines") or {}).items())
     ]
+    # whole models never trained on: the closer picture of a new user's network
+    heldout_rows = [(f"**{name}**", metrics.get("heldout") or {})] + [
+        (b, v.get("heldout") or {}) for b, v in sorted((metrics.get("baselines") or {}).items())
+    ]
+    heldout = [
+        {"name": label, **{m: v.get(m) for m in CARD_METRICS}} for label, v in heldout_rows if v
+    ]
     card_data = {
         "library_name": LIBRARY_NAME,
         "license": license,
@@ -149,6 +156,7 @@ def model_card_spec(
         "metric_names": [METRIC_LABELS[m] for m in CARD_METRICS],
         "metric_keys": list(CARD_METRICS),
         "baselines": baselines,
+        "heldout": heldout,
         "architecture": config.get("architecture") or config.get("arch") or name.split(".")[0],
     }
     return CardSpec("model", card_data, MODEL_TEMPLATE, values, results)
