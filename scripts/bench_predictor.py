@@ -6,7 +6,7 @@ tuner would batch them: one forward pass per batch of candidates. Feature extrac
 it is the other half of the cost a tuner pays per candidate.
 
     python scripts/bench_predictor.py --dataset data/llvm-znver4 \
-        --predictor tunezoo/artifacts/segsum-mlp.llvm-znver4
+        --predictor tunezoo/artifacts/seed-ensemble.llvm-znver4
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Train the tunezoo predictors and XGBoost baselines for one target (same as `tunezoo train`).
 
-Example (the committed llvm-znver4 predictor):
+Example (the committed llvm-znver4 predictor, a seed ensemble of five segment-sum MLPs;
+run with --out /tmp/train5/ens3 and copied):
     python scripts/train_predictor.py --dataset data/llvm-znver4 --target llvm-znver4 \
-        --out tunezoo/artifacts/segsum-mlp.llvm-znver4
+        --out tunezoo/artifacts/seed-ensemble.llvm-znver4 --arch segsum-mlp --ensemble 5 \
+        --seed 0 --threads 1 --workers 1 --until 2026-11-25T01:47:00+00:00
 """
 
 import sys
