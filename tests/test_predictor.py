@@ -267,6 +267,27 @@ def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported
     assert everything.num_rows == records.num_rows + 2
 
 
+def test_eval_on_every_workload_of_a_dataset(imported_dataset, tmp_path):
+    """``parts=("all",)`` scores every workload: how a predictor transfers to the dataset of
+    a target it was not trained for (tunezoo eval --parts all)."""
+    from tunezoo.experiment import run_evaluation
+    from tunezoo.training import select_workloads
+
+    workloads = read_workloads(imported_dataset)
+    assert select_workloads(workloads, "all") == workloads["workload_id"].to_pylist()
+    with pytest.raises(ValueError, match="unknown part 'tests'; choose from train, validation"):
+        select_workloads(workloads, "tests")
+    _tiny_predictor("segsum-mlp").save(tmp_path / "p")
+    quiet = dict(workers=1, cache_dir=tmp_path / "cache", log=lambda *_: None)
+    everything = run_evaluation(tmp_path / "p", imported_dataset, parts=("all",), **quiet)
+    by_part = run_evaluation(
+        tmp_path / "p", imported_dataset, parts=("train", "validation", "test", "heldout"), **quiet
+    )
+    assert set(everything) == {"all"}
+    assert everything["all"]["n_workloads"] == sum(m["n_workloads"] for m in by_part.values())
+    assert everything["all"]["n_candidates"] == sum(m["n_candidates"] for m in by_part.values())
+
+
 def _synthetic_ranking_data(group_ids: list[str], per_group: int = 5) -> RankingData:
     from tunezoo.features import FeatureSet
 

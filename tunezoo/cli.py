@@ -237,6 +237,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         workers=args.workers,
         until=until,
         workloads=stored.get("data_workloads"),
+        parts=tuple(p for p in args.parts.split(",") if p),
     )
     _print_json(metrics)
     if args.compare:
@@ -457,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare",
         action="store_true",
         help="compare with the predictor's metrics.json; exit 1 if they differ",
+    )
+    p.add_argument(
+        "--parts",
+        default="test,heldout",
+        help="comma-separated: train, validation, test, heldout, or all (every workload: "
+        "for a dataset of another target, to measure how well the predictor transfers)",
     )
     p.set_defaults(func=cmd_eval)
 

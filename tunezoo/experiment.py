@@ -234,14 +234,16 @@ def run_evaluation(
     log=print,
     until=None,
     workloads: dict[str, list[str]] | None = None,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict:
     """Recompute a predictor's metrics on the test and held-out parts of a dataset
     (``until``: only records measured up to then, e.g. its training snapshot;
-    ``workloads``: per part, exactly these workloads, e.g. its metrics' ``data_workloads``).
+    ``workloads``: per part, exactly these workloads, e.g. its metrics' ``data_workloads``;
+    ``parts``: others, e.g. ``("all",)`` for another target's dataset).
     """
     predictor = Predictor.load(predictor_dir)
     data = load_parts(
-        dataset_dir, PARTS, workers=workers, cache_dir=cache_dir, log=log, until=until
+        dataset_dir, parts, workers=workers, cache_dir=cache_dir, log=log, until=until
     )
     if workloads is not None:
         data = {p: only_workloads(d, workloads.get(p, []), part=p) for p, d in data.items()}

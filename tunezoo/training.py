@@ -62,11 +62,19 @@ class RankingData:
         return np.isfinite(self.latencies)
 
 
+SELECTABLE_PARTS = ("train", "validation", "test", "heldout", "all")
+
+
 def select_workloads(
     workloads: pa.Table, part: str, held_out: tuple[str, ...] = HELD_OUT_MODELS
 ) -> list[str]:
     """Workload ids of one part: ``train`` / ``validation`` / ``test`` (never a held-out
-    model's workload) or ``heldout`` (every workload of a held-out model)."""
+    model's workload), ``heldout`` (every workload of a held-out model) or ``all`` (every
+    workload: evaluating a predictor on another target's data, none of it trained on)."""
+    if part not in SELECTABLE_PARTS:
+        raise ValueError(f"unknown part {part!r}; choose from {', '.join(SELECTABLE_PARTS)}")
+    if part == "all":
+        return workloads.column("workload_id").to_pylist()
     out = []
     for wid, models in zip(
         workloads.column("workload_id").to_pylist(),
@@ -104,7 +112,11 @@ def load_ranking_data(
     """
     workloads = read_workloads(dataset_dir)
     wanted = select_workloads(workloads, part)
-    records = read_records(dataset_dir, filter=pc.field("workload_id").isin(wanted))
+    # typed: an empty part (no held-out model in an imported dataset) must read no rows,
+    # and pyarrow cannot match a string column against an untyped empty list
+    records = read_records(
+        dataset_dir, filter=pc.field("workload_id").isin(pa.array(wanted, pa.string()))
+    )
     if until is not None:
         records = snapshot_until(records, until)
     return ranking_data_from_tables(
