@@ -288,6 +288,53 @@ def test_eval_on_every_workload_of_a_dataset(imported_dataset, tmp_path):
     assert everything["all"]["n_candidates"] == sum(m["n_candidates"] for m in by_part.values())
 
 
+def test_train_a_seed_ensemble_and_eval_compare_reproduces_it(tmp_path, capsys):
+    """`tunezoo train --ensemble 2` end to end on a small real dataset cut from the committed
+    records (40 candidates of a few workloads per part), then `tunezoo eval --compare`."""
+    import pyarrow.compute as pc
+
+    from tunezoo.cli import main as cli
+    from tunezoo.records import write_shards
+    from tunezoo.training import select_workloads
+
+    if not (DATA / "records").exists():
+        pytest.skip(f"{DATA} has no records (the dataset is committed with the repository)")
+    workloads = read_workloads(DATA)
+    records = read_records(DATA)
+    counts = pc.value_counts(records["workload_id"]).to_pylist()
+    rich = {c["values"] for c in counts if c["counts"] >= 100}
+    chosen = []
+    for part, n in (("train", 3), ("validation", 1), ("test", 1), ("heldout", 1)):
+        chosen += sorted(w for w in select_workloads(workloads, part) if w in rich)[:n]
+    parts = [
+        records.filter(pc.field("workload_id") == w).sort_by("record_id").slice(0, 40)
+        for w in chosen
+    ]
+    dataset = tmp_path / "llvm-znver4"
+    write_shards(
+        dataset,
+        workloads.filter(pc.field("workload_id").isin(pa.array(chosen))),
+        pa.concat_tables(parts),
+    )
+    out = tmp_path / "ensemble"
+    args = ["train", "--dataset", str(dataset), "--target", "llvm-znver4", "--out", str(out)]
+    args += ["--arch", "segsum-mlp", "--ensemble", "2", "--epochs", "3", "--patience", "3"]
+    args += ["--baselines", "ms-xgb", "--threads", "1", "--workers", "1"]
+    assert cli(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["arch"] == "seed-ensemble" and metrics["ensemble"] == 2
+    assert metrics["model"] == "seed-ensemble of 2 segsum-mlp"
+    entry = metrics["models"][metrics["model"]]
+    assert [m["seed"] for m in entry["members"]] == [0, 1]
+    assert entry["heldout"] == metrics["heldout"] and "ms-xgb" in metrics["baselines"]
+    assert metrics["data_counts"]["train"]["workloads"] == 3
+    predictor = Predictor.load(out)
+    assert predictor.arch == "seed-ensemble" and len(predictor.model.members) == 2
+    capsys.readouterr()
+    assert cli(["eval", str(out), "--dataset", str(dataset), "--compare"]) == 0
+    assert "largest difference from the stored metrics.json: 0.00e+00" in capsys.readouterr().out
+
+
 def _synthetic_ranking_data(group_ids: list[str], per_group: int = 5) -> RankingData:
     from tunezoo.features import FeatureSet
 

@@ -137,6 +137,8 @@ def run_training(
     keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too."""
     from tunezoo.baselines import train_xgb  # noqa: PLC0415
 
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     config = config or TrainConfig()
     t0 = time.time()
     # The cut-off is fixed before anything is read: a collector may add shards while this
@@ -152,8 +154,6 @@ def run_training(
     )
     results: dict[str, dict] = {}
     predictors: dict[str, Predictor] = {}
-    if ensemble < 1:
-        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     for arch in archs:
         members, member_results = [], []
         for i in range(ensemble):
