@@ -1,0 +1,34 @@
+"""bench_transfer: a predictor scored on another dataset beside random scores."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from script_loader import loaded_script
+
+from tunezoo.features import PER_STORE_DIM
+from tunezoo.models import build_model
+from tunezoo.predictor import Predictor
+
+
+def test_transfer_report_scores_every_workload_and_a_random_floor(imported_dataset, tmp_path):
+    torch.manual_seed(0)
+    predictor = Predictor(
+        build_model("segsum-mlp", {"hidden": 16}),
+        torch.zeros(PER_STORE_DIM),
+        torch.ones(PER_STORE_DIM),
+        "cuda-a100",  # trained "for" another target: transfer is the point
+    )
+    predictor.save(tmp_path / "p")
+    out = tmp_path / "transfer"
+    with loaded_script("bench_transfer") as bench:
+        args = [str(imported_dataset), "--predictor", str(tmp_path / "p")]
+        assert bench.main([*args, "--random-draws", "5", "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    (row,) = report["datasets"]
+    assert report["trained_for"] == "cuda-a100" and row["target_keys"] == ["llvm-znver4"]
+    assert row["workloads"] >= 1 and row["candidates"] >= 8
+    assert 0 < row["predictor"]["top1_score"] <= 1
+    assert abs(row["random"]["pairwise_accuracy"] - 0.5) < 0.15  # chance, averaged
+    assert "| llvm-znver4 |" in out.with_suffix(".md").read_text()
