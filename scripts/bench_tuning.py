@@ -54,7 +54,7 @@ with MetaSchedule's LocalBuilder, which starts a pool per batch; the pooled buil
 (tunezoo.pooled_builder) pays that start-up once per session and saves ~4.5 s per batch.
 The quick run measured 14-15 min (20 sessions of 40 trials, while the core was shared;
 about 11 min on a quiet core). The committed ``bench_tuning.md`` (4 held-out workloads x 3
-seeds x 5 contenders x 64 trials, population 256, pooled builder) took 61 min on one core,
+seeds x 5 contenders x 64 trials, population 256, pooled builder) took 59-64 min on one core,
 40-90 s per session.
 ``--quick``: the largest matmul of the test split and matmul-512, 2 seeds, 40 trials,
 population 128. Writes ``scripts/results/bench_tuning.{json,md,png}`` (``--quick``:
