@@ -70,8 +70,8 @@ def test_architectures_score_variable_store_counts(arch):
 
 
 def test_a_seed_ensemble_scores_the_mean_of_its_members():
-    from tunezoo.experiment import ensemble_of
     from tunezoo.models import SeedEnsemble
+    from tunezoo.predictor import ensemble_of
 
     torch.manual_seed(0)
     members = [build_model("segsum-mlp", {"in_dim": 8, "hidden": 16}) for _ in range(3)]

@@ -19,11 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
-from tunezoo.predictor import Predictor
+from tunezoo.predictor import Predictor, ensemble_of
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
 
 PARTS = ("test", "heldout")
@@ -82,36 +81,6 @@ def _part_metrics(model, data: dict[str, RankingData]) -> dict[str, dict]:
         for p in ("validation", *PARTS)
         if len(data[p])
     }
-
-
-def ensemble_of(members: list[Predictor]) -> Predictor:
-    """One predictor scoring the mean of ``members`` (same normaliser, target, features)."""
-    from tunezoo.models import SeedEnsemble  # noqa: PLC0415
-
-    first = members[0]
-    for m in members[1:]:
-        if (
-            m.target_key != first.target_key
-            or m.feature_version != first.feature_version
-            or not torch.equal(m.mean, first.mean)
-            or not torch.equal(m.std, first.std)
-        ):
-            raise ValueError(
-                "ensemble members must share target, feature version and normaliser "
-                "(train them on the same snapshot)"
-            )
-    metadata = {
-        "ensemble_of": [m.metadata for m in members],
-        "train_seconds": round(sum(m.metadata.get("train_seconds", 0.0) for m in members), 1),
-    }
-    return Predictor(
-        SeedEnsemble.of([m.model for m in members]),
-        first.mean,
-        first.std,
-        first.target_key,
-        first.feature_version,
-        metadata,
-    )
 
 
 def run_training(

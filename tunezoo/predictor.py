@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, FeatureSet
-from tunezoo.models import build_model, model_config
+from tunezoo.models import SeedEnsemble, build_model, model_config
 from tunezoo.models.base import StoreSetModel
 
 CONFIG_FILE = "config.json"
@@ -182,6 +182,34 @@ class Predictor:
             config["feature_version"],
             config.get("metadata", {}),
         )
+
+
+def ensemble_of(members: list[Predictor]) -> Predictor:
+    """One predictor scoring the mean of ``members`` (same normaliser, target, features)."""
+    first = members[0]
+    for m in members[1:]:
+        if (
+            m.target_key != first.target_key
+            or m.feature_version != first.feature_version
+            or not torch.equal(m.mean, first.mean)
+            or not torch.equal(m.std, first.std)
+        ):
+            raise ValueError(
+                "ensemble members must share target, feature version and normaliser "
+                "(train them on the same snapshot)"
+            )
+    metadata = {
+        "ensemble_of": [m.metadata for m in members],
+        "train_seconds": round(sum(m.metadata.get("train_seconds", 0.0) for m in members), 1),
+    }
+    return Predictor(
+        SeedEnsemble.of([m.model for m in members]),
+        first.mean,
+        first.std,
+        first.target_key,
+        first.feature_version,
+        metadata,
+    )
 
 
 def fit_normalizer(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
