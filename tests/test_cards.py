@@ -171,3 +171,22 @@ def test_dataset_card_has_configs_counts_and_schema():
     assert "`llvm-znver4`: not recorded" in text
     for field in (*RECORD_SCHEMA, *WORKLOAD_SCHEMA):
         assert f"| `{field.name}` | `{field.type}` |" in text
+
+
+def test_model_card_says_what_a_blend_is_made_of():
+    config = {
+        "arch": "score-blend",
+        "arch_config": {
+            "members": [
+                {"arch": "seed-ensemble", "config": {"member_arch": "segsum-mlp", "members": 5}},
+                {"arch": "packsum-trees", "config": {"trees": 130}},
+            ],
+            "weights": [0.54, 5.86],
+        },
+    }
+    text = render_card(model_spec(name="score-blend.cuda-a100", config=config))
+    assert (
+        "Architecture: `score-blend` (the sum of 0.54 x the mean of 5 `segsum-mlp` models "
+        "trained with different seeds and 5.86 x 130 XGBoost trees" in text
+    )
+    assert "Architecture: `segsum-mlp`\n" in render_card(model_spec())  # nothing to explain

@@ -50,16 +50,37 @@ def test_a_trace_that_no_longer_replays_gets_no_features(imported_dataset, tmp_p
     assert len(fs) == records.num_rows - 1
 
 
-def _small_config(arch: str, in_dim: int = 8) -> dict:
+def _xgboost_trees(in_dim: int, mean: torch.Tensor, std: torch.Tensor, seed: int = 0):
+    """A real (small) XGBoost booster on random rows, converted to tensors."""
+    import xgboost as xgb
+
+    from tunezoo.models import PackSumTrees
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, in_dim)).astype(np.float32)
+    y = x[:, 0] - 2 * x[:, 1] * (x[:, 2] > 0) + rng.normal(scale=0.1, size=200)
+    booster = xgb.train({"max_depth": 3, "eta": 0.3, "nthread": 1}, xgb.DMatrix(x, label=y), 6)
+    return booster, PackSumTrees.from_xgboost(booster, mean, std)
+
+
+def _small_model(arch: str, in_dim: int = 8):
     if arch == "seed-ensemble":
-        return {"member_config": {"in_dim": in_dim, "hidden": 16}, "members": 3}
-    return {"in_dim": in_dim}
+        config = {"member_config": {"in_dim": in_dim, "hidden": 16}, "members": 3}
+        return build_model(arch, config)
+    if arch == "packsum-trees":
+        return _xgboost_trees(in_dim, torch.zeros(in_dim), torch.ones(in_dim))[1]
+    if arch == "score-blend":
+        from tunezoo.models import ScoreBlend
+
+        mlp = build_model("segsum-mlp", {"in_dim": in_dim, "hidden": 16})
+        return ScoreBlend.of([mlp, _small_model("packsum-trees", in_dim)], [1.0, 2.5])
+    return build_model(arch, {"in_dim": in_dim})
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architectures_score_variable_store_counts(arch):
     torch.manual_seed(0)
-    model = build_model(arch, _small_config(arch))
+    model = _small_model(arch)
     values = torch.randn(9, 8)
     segments = torch.tensor([0, 0, 1, 2, 2, 2, 2, 3, 3])
     scores = model(values, segments, 4)
@@ -105,9 +126,73 @@ def test_a_seed_ensemble_scores_the_mean_of_its_members():
         ensemble_of([preds[0], other])
 
 
+def test_xgboost_trees_as_tensors_score_exactly_as_metaschedule_xgbmodel():
+    """MetaSchedule's XGBModel (trained through its own pack-sum code) and its trees
+    converted to tensors in a normalised feature space give the same candidate scores."""
+    from tvm.s_tir.meta_schedule.cost_model import XGBModel
+
+    rng = np.random.default_rng(3)
+    dim = 12
+    mats = [rng.normal(2.0, 3.0, size=(int(rng.integers(1, 5)), dim)) for _ in range(120)]
+    mats = [m.astype(np.float32) for m in mats]
+    labels = np.array([1.0 / (1.0 + abs(m[:, 0].sum()) + m[:, 1].max() ** 2) for m in mats])
+    model = XGBModel(num_tuning_cores=1, verbose_eval=1_000_000)
+    model._train(xs=mats, ys=(labels / labels.max()).astype(np.float32))
+    mean = torch.from_numpy(np.concatenate(mats).mean(0))
+    std = torch.from_numpy(np.concatenate(mats).std(0))
+    from tunezoo.models import PackSumTrees
+
+    trees = PackSumTrees.from_xgboost(model.booster, mean, std)
+    assert trees.config.trees == model.booster.num_boosted_rounds()
+    assert not list(trees.parameters())  # fixed: fine-tuning cannot move them
+    counts = torch.tensor([len(m) for m in mats])
+    segments = torch.repeat_interleave(torch.arange(len(mats)), counts)
+    values = (torch.from_numpy(np.concatenate(mats)) - mean) / std
+    with torch.no_grad():
+        ours = trees(values, segments, len(mats)).numpy()
+    theirs = model._predict(xs=mats)
+    assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(np.argsort(-ours, kind="stable")[:10], np.argsort(-theirs)[:10])
+    # the first rounds only
+    assert PackSumTrees.from_xgboost(model.booster, mean, std, rounds=2).config.trees == 2
+
+
+def test_a_score_blend_is_the_weighted_sum_of_copies_of_its_members():
+    from tunezoo.models import ScoreBlend
+    from tunezoo.predictor import blend_with_xgboost
+
+    torch.manual_seed(0)
+    mlp = build_model("segsum-mlp", {"in_dim": 8, "hidden": 16})
+    trees = _small_model("packsum-trees")
+    blend = ScoreBlend.of([mlp, trees], [0.5, 2.0])
+    values = torch.randn(9, 8)
+    segments = torch.tensor([0, 0, 1, 2, 2, 2, 2, 3, 3])
+    with torch.no_grad():
+        expected = 0.5 * mlp(values, segments, 4) + 2.0 * trees(values, segments, 4)
+        assert torch.allclose(blend(values, segments, 4), expected, atol=1e-6)
+        mlp.head[-1].bias.add_(1.0)
+        assert torch.allclose(blend(values, segments, 4), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="one weight per member"):
+        ScoreBlend.of([mlp, trees], [1.0])
+    # as a predictor: the trees live in model.safetensors and see the normalised features
+    mean, std = torch.randn(PER_STORE_DIM), torch.rand(PER_STORE_DIM) + 0.5
+    base = Predictor(build_model("segsum-mlp", {"hidden": 16}), mean, std, "llvm-znver4")
+    booster, _ = _xgboost_trees(PER_STORE_DIM, mean, std)
+    blended = blend_with_xgboost(base, booster, (1.0, 3.0))
+    assert blended.arch == "score-blend" and blended.metadata["blend_weights"] == [1.0, 3.0]
+    rng = np.random.default_rng(0)
+    mats = [rng.normal(size=(n, PER_STORE_DIM)).astype(np.float32) for n in (1, 4, 2)]
+    import xgboost as xgb
+
+    packsum = [float(booster.predict(xgb.DMatrix(m)).sum()) for m in mats]
+    want = base.score_matrices(mats) + 3.0 * np.array(packsum, dtype=np.float32)
+    assert np.allclose(blended.score_matrices(mats), want, rtol=1e-4, atol=1e-4)
+
+
 def test_unknown_architecture_and_config_fields_are_refused():
     with pytest.raises(
-        UnknownArchitectureError, match="known: seed-ensemble, segsum-mlp, store-attention"
+        UnknownArchitectureError,
+        match="known: packsum-trees, score-blend, seed-ensemble, segsum-mlp, store-attention",
     ):
         build_model("resnet")
     with pytest.raises(ValueError, match="unknown config fields"):
@@ -116,7 +201,10 @@ def test_unknown_architecture_and_config_fields_are_refused():
 
 def _tiny_predictor(arch: str) -> Predictor:
     torch.manual_seed(1)
-    model = build_model(arch, {"members": 2} if arch == "seed-ensemble" else {})
+    if arch in ("packsum-trees", "score-blend"):
+        model = _small_model(arch, PER_STORE_DIM)
+    else:
+        model = build_model(arch, {"members": 2} if arch == "seed-ensemble" else {})
     return Predictor(
         model,
         torch.randn(PER_STORE_DIM),
@@ -319,17 +407,23 @@ def test_train_a_seed_ensemble_and_eval_compare_reproduces_it(tmp_path, capsys):
     out = tmp_path / "ensemble"
     args = ["train", "--dataset", str(dataset), "--target", "llvm-znver4", "--out", str(out)]
     args += ["--arch", "segsum-mlp", "--ensemble", "2", "--epochs", "3", "--patience", "3"]
-    args += ["--baselines", "ms-xgb", "--threads", "1", "--workers", "1"]
+    args += ["--baselines", "ms-xgb", "--threads", "1", "--workers", "1", "--blend-xgboost"]
     assert cli(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["arch"] == "seed-ensemble" and metrics["ensemble"] == 2
-    assert metrics["model"] == "seed-ensemble of 2 segsum-mlp"
-    entry = metrics["models"][metrics["model"]]
+    assert metrics["ensemble"] == 2
+    ensemble = "seed-ensemble of 2 segsum-mlp"
+    blend = f"{ensemble} + ms-xgb"
+    # validation chooses between the ensemble and its blend with the XGBoost trees
+    assert metrics["model"] in (ensemble, blend) and set(metrics["models"]) >= {ensemble, blend}
+    assert metrics["arch"] == ("seed-ensemble" if metrics["model"] == ensemble else "score-blend")
+    entry = metrics["models"][ensemble]
     assert [m["seed"] for m in entry["members"]] == [0, 1]
-    assert entry["heldout"] == metrics["heldout"] and "ms-xgb" in metrics["baselines"]
+    assert all(w > 0 for w in metrics["models"][blend]["blend_weights"])
+    chosen = metrics["models"][metrics["model"]]
+    assert chosen["heldout"] == metrics["heldout"] and "ms-xgb" in metrics["baselines"]
     assert metrics["data_counts"]["train"]["workloads"] == 3
     predictor = Predictor.load(out)
-    assert predictor.arch == "seed-ensemble" and len(predictor.model.members) == 2
+    assert predictor.arch == metrics["arch"]
     capsys.readouterr()
     assert cli(["eval", str(out), "--dataset", str(dataset), "--compare"]) == 0
     assert "largest difference from the stored metrics.json: 0.00e+00" in capsys.readouterr().out

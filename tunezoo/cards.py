@@ -158,8 +158,29 @@ def model_card_spec(
         "baselines": baselines,
         "heldout": heldout,
         "architecture": config.get("architecture") or config.get("arch") or name.split(".")[0],
+        "composition": composition(config.get("arch"), config.get("arch_config") or {}),
     }
     return CardSpec("model", card_data, MODEL_TEMPLATE, values, results)
+
+
+def composition(arch: str | None, arch_config: dict[str, Any]) -> str:
+    """What a composite model is made of, in words (empty for a single model)."""
+    if arch == "seed-ensemble":
+        return (
+            f"the mean of {arch_config.get('members')} `{arch_config.get('member_arch')}` "
+            "models trained with different seeds"
+        )
+    if arch == "packsum-trees":
+        return f"{arch_config.get('trees')} XGBoost trees over per-store features, summed"
+    if arch == "score-blend":
+        parts = [
+            f"{weight:.3g} x {composition(m.get('arch'), m.get('config') or {}) or m.get('arch')}"
+            for m, weight in zip(
+                arch_config.get("members", []), arch_config.get("weights", []), strict=False
+            )
+        ]
+        return "the sum of " + " and ".join(parts)
+    return ""
 
 
 # -------------------------------------------------------------------------------- dataset

@@ -217,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         workers=args.workers,
         until=args.until,
         ensemble=args.ensemble,
+        blend_xgboost=args.blend_xgboost,
     )
     print(f"saved {metrics['model']} predictor and metrics.json to {args.out}")
     return 0
@@ -440,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="members per architecture (seeds --seed, --seed+1, ...); > 1 saves their mean "
         "as one seed-ensemble predictor, which does not depend on a lucky seed",
     )
+    p.add_argument(
+        "--blend-xgboost",
+        action="store_true",
+        help="also try each architecture blended with the ms-xgb baseline's trees (one "
+        "score-blend predictor, weights from validation); validation decides which is saved",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
     p.add_argument(
@@ -517,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="maintainers: push a model or dataset config")
     p.add_argument("kind", choices=["model", "dataset"])
     p.add_argument("path", help="artifact directory or dataset directory")
-    p.add_argument("--name", help="artifact name, e.g. seed-ensemble.llvm-znver4 (models)")
+    p.add_argument("--name", help="artifact name, e.g. score-blend.llvm-znver4 (models)")
     p.add_argument("--target", help="target key (datasets)")
     p.add_argument("--org", default=None)
     p.set_defaults(func=cmd_publish)

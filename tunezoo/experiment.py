@@ -22,7 +22,7 @@ import numpy as np
 
 from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
-from tunezoo.predictor import Predictor, ensemble_of
+from tunezoo.predictor import Predictor, blend_with_xgboost, ensemble_of
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
 
 PARTS = ("test", "heldout")
@@ -96,6 +96,7 @@ def run_training(
     log=print,
     until=None,
     ensemble: int = 1,
+    blend_xgboost: bool = False,
 ) -> dict:
     """Train every architecture and baseline on ``train``, select on ``validation``,
     report ``test`` and ``heldout``; save the best architecture as the predictor.
@@ -103,11 +104,15 @@ def run_training(
     ``until`` (UTC datetime) fixes the snapshot (see :func:`tunezoo.training.snapshot_until`);
     by default it is the newest record on disk when training starts. ``ensemble`` > 1
     trains that many members per architecture (seeds ``config.seed``, ``+1``, ...) and
-    keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too."""
+    keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too.
+    ``blend_xgboost`` adds, for every architecture, its blend with the ``ms-xgb`` baseline
+    (:func:`blend_weights`) as one more candidate for the validation choice."""
     from tunezoo.baselines import train_xgb  # noqa: PLC0415
 
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+    if blend_xgboost and "ms-xgb" not in baselines:
+        raise ValueError("blend_xgboost needs the ms-xgb baseline (add it to baselines)")
     config = config or TrainConfig()
     t0 = time.time()
     # The cut-off is fixed before anything is read: a collector may add shards while this
@@ -165,6 +170,15 @@ def run_training(
             name, data["train"], data["validation"], seed=config.seed, threads=config.threads
         )
         results[name] = {**_part_metrics(model, data), "train_seconds": round(time.time() - t1, 1)}
+        if name == "ms-xgb" and blend_xgboost:
+            for label in list(predictors):
+                blended = _blend(predictors[label], model, data["validation"], label)
+                blend_label = f"{label} + ms-xgb"
+                predictors[blend_label] = blended
+                results[blend_label] = {
+                    **_part_metrics(blended, data),
+                    "blend_weights": blended.metadata["blend_weights"],
+                }
     best_label = max(predictors, key=lambda a: _selection(results[a]["validation"]))
     best = predictors[best_label]
     metrics = {
@@ -192,6 +206,33 @@ def run_training(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable) + "\n")
     log(comparison_table(metrics))
     return metrics
+
+
+def blend_weights(scores: list[np.ndarray], data: RankingData) -> list[float]:
+    """One weight per model: 1 / the median over workloads of the spread (std) of its
+    scores within a workload. Each model then moves a blended score about equally within
+    a workload, whatever its scale. Measured on workloads none of them trained on
+    (validation), since on training workloads an overfit model's spread is not the one it
+    will show on new ones."""
+    weights = []
+    for s in scores:
+        s = np.asarray(s, dtype=np.float64)
+        spreads = [s[data.groups == g].std() for g in range(len(data.group_ids))]
+        spread = float(np.median([x for x in spreads if x > 0] or [1.0]))
+        weights.append(1.0 / spread)
+    return weights
+
+
+def _blend(predictor: Predictor, ms_xgb, validation: RankingData, label: str) -> Predictor:
+    weights = blend_weights(
+        [predictor.score(validation.features), ms_xgb.score(validation.features)], validation
+    )
+    return blend_with_xgboost(
+        predictor,
+        ms_xgb.model.booster,
+        (weights[0], weights[1]),
+        note=f"{label} blended with MetaSchedule's XGBModel trained on the same data",
+    )
 
 
 def run_evaluation(

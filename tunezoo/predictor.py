@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, FeatureSet
-from tunezoo.models import SeedEnsemble, build_model, model_config
+from tunezoo.models import PackSumTrees, ScoreBlend, SeedEnsemble, build_model, model_config
 from tunezoo.models.base import StoreSetModel
 
 CONFIG_FILE = "config.json"
@@ -208,6 +208,30 @@ def ensemble_of(members: list[Predictor]) -> Predictor:
         first.std,
         first.target_key,
         first.feature_version,
+        metadata,
+    )
+
+
+def blend_with_xgboost(
+    predictor: Predictor, booster: Any, weights: tuple[float, float], *, note: str = ""
+) -> Predictor:
+    """``predictor`` plus XGBoost trees trained on the same per-store features, scored as
+    ``weights[0] * predictor + weights[1] * trees`` (see :mod:`tunezoo.models.score_blend`).
+
+    ``booster`` is MetaSchedule's ``XGBModel.booster`` (raw per-store rows, pack-sum); its
+    trees become tensors in the predictor's normalised feature space."""
+    trees = PackSumTrees.from_xgboost(booster, predictor.mean, predictor.std)
+    metadata = {
+        "blend_of": [predictor.metadata, {"xgboost_trees": trees.config.trees, "note": note}],
+        "blend_weights": [float(w) for w in weights],
+        "train_seconds": predictor.metadata.get("train_seconds", 0.0),
+    }
+    return Predictor(
+        ScoreBlend.of([predictor.model, trees], weights),
+        predictor.mean,
+        predictor.std,
+        predictor.target_key,
+        predictor.feature_version,
         metadata,
     )
 

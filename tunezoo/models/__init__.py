@@ -6,6 +6,8 @@ from dataclasses import asdict
 from typing import Any
 
 from tunezoo.models.base import StoreSetModel
+from tunezoo.models.packsum_trees import PackSumTrees, PackSumTreesConfig
+from tunezoo.models.score_blend import ScoreBlend, ScoreBlendConfig
 from tunezoo.models.seed_ensemble import SeedEnsemble, SeedEnsembleConfig
 from tunezoo.models.segsum_mlp import SegSumMLP, SegSumMLPConfig
 from tunezoo.models.store_attention import StoreAttention, StoreAttentionConfig
@@ -14,6 +16,8 @@ ARCHITECTURES: dict[str, tuple[type[StoreSetModel], type]] = {
     "segsum-mlp": (SegSumMLP, SegSumMLPConfig),
     "store-attention": (StoreAttention, StoreAttentionConfig),
     "seed-ensemble": (SeedEnsemble, SeedEnsembleConfig),
+    "packsum-trees": (PackSumTrees, PackSumTreesConfig),
+    "score-blend": (ScoreBlend, ScoreBlendConfig),
 }
 
 
@@ -42,4 +46,12 @@ def model_config(model: StoreSetModel) -> dict[str, Any]:
     return asdict(model.config)
 
 
-__all__ = ["ARCHITECTURES", "SeedEnsemble", "StoreSetModel", "build_model", "model_config"]
+__all__ = [
+    "ARCHITECTURES",
+    "PackSumTrees",
+    "ScoreBlend",
+    "SeedEnsemble",
+    "StoreSetModel",
+    "build_model",
+    "model_config",
+]
