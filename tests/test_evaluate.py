@@ -75,6 +75,24 @@ def test_weighted_mean_differs_from_plain_mean():
     assert average_peak_score(lat, scores, groups, 2, weights=weights) == pytest.approx(13 / 16)
 
 
+def test_standard_errors_and_effective_workloads():
+    lat = [1.0, 2.0, 1.0, 2.0]
+    scores = [0.0, 1.0, 1.0, 0.0]  # top-1 per workload: a 1/2, b 1
+    groups = ["a", "a", "b", "b"]
+    plain = evaluate_ranking(lat, scores, groups)
+    # v = (1/2, 1/2): sqrt(1/4 * 1/16 + 1/4 * 1/16) = sqrt(1/32)
+    assert plain["top1_score_se"] == pytest.approx((1 / 32) ** 0.5)
+    assert plain["effective_workloads"] == pytest.approx(2.0)
+    weighted = evaluate_ranking(lat, scores, groups, weights={"a": 3, "b": 1})
+    # v = (3/4, 1/4), mean 5/8: sqrt(9/16 * 1/64 + 1/16 * 9/64) = sqrt(18/1024)
+    assert weighted["top1_score_se"] == pytest.approx((18 / 1024) ** 0.5)
+    assert weighted["effective_workloads"] == pytest.approx(1 / (9 / 16 + 1 / 16))
+    # pairwise per workload 0 and 1: same spread as top-1's doubled
+    assert weighted["pairwise_accuracy_se"] == pytest.approx(2 * (18 / 1024) ** 0.5)
+    # one workload: a mean with no spread to estimate
+    assert math.isnan(evaluate_ranking([1.0, 2.0], [1.0, 0.0], ["a", "a"])["top1_score_se"])
+
+
 def test_extra_weights_are_ignored_and_integer_group_ids_work():
     lat, scores, groups = [1.0, 2.0], [1.0, 0.0], [7, 7]
     assert top_k_score(lat, scores, groups, 1, weights={7: 2.0, 8: 5.0}) == 1.0
