@@ -1,16 +1,17 @@
 """Meta-train an initialisation for one target (same as `tunezoo train --meta`).
 
     python scripts/train_meta.py --dataset data/llvm-znver4 --target llvm-znver4 \
-        --out tunezoo/artifacts/segsum-mlp.meta-llvm-x86
+        --out /tmp/meta-init
 
-The bundled one was meta-trained from the bundled predictor on its training snapshot (run
-with --out /tmp/train/meta and copied; validation selected FOMAML, inner lr 0.01, step 50):
+The bundled one was meta-trained from the bundled predictor (the score blend: the MLPs
+adapt, the XGBoost trees stay fixed) on its training snapshot (run with --out /tmp/s6/meta
+and copied; validation selected FOMAML, inner lr 0.003, step 350):
 
     python scripts/train_meta.py --dataset data/llvm-znver4 --target llvm-znver4 \
-        --out tunezoo/artifacts/segsum-mlp.meta-llvm-x86 \
-        --from-predictor tunezoo/artifacts/segsum-mlp.llvm-znver4 \
-        --algorithm fomaml reptile --inner-lr 0.003 0.01 0.03 --meta-lr 0.0003 \
-        --until 2026-11-24T22:50:57.851585+00:00 --threads 1
+        --out tunezoo/artifacts/score-blend.meta-llvm-x86 \
+        --from-predictor tunezoo/artifacts/score-blend.llvm-znver4 --arch score-blend \
+        --algorithm fomaml --inner-lr 0.003 0.01 --meta-lr 0.0003 \
+        --until 2026-11-25T01:47:00+00:00 --threads 1
 """
 
 import sys

@@ -236,6 +236,14 @@ def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):
     init.save(tmp_path / "segsum-mlp.meta-llvm-x86")
     for ref in ("llvm-znver4", "segsum-mlp.meta-llvm-x86"):
         assert load_init(ref, artifacts_dir=tmp_path).metadata[META_KEY]["inner_steps"] == 3
+    # whatever its architecture: the family's bundled meta-init, first by name, or as asked
+    init.metadata[META_KEY] = {**init.metadata[META_KEY], "inner_steps": 4}
+    init.save(tmp_path / "score-blend.meta-llvm-x86")  # (a segsum-mlp saved under this name)
+    assert load_init("llvm-znver4", artifacts_dir=tmp_path).metadata[META_KEY]["inner_steps"] == 4
+    by_arch = load_init("llvm-znver4", artifacts_dir=tmp_path, arch="segsum-mlp")
+    assert by_arch.metadata[META_KEY]["inner_steps"] == 3
+    with pytest.raises(KeyError, match="store-attention.meta-llvm-x86"):
+        load_init("llvm-znver4", artifacts_dir=tmp_path, catalog=empty, arch="store-attention")
 
 
 def test_a_diverged_adaptation_scores_nan_instead_of_crashing():

@@ -510,7 +510,7 @@ def is_meta_init(predictor: Predictor) -> bool:
 def load_init(
     target_or_dir: str | Path,
     *,
-    arch: str = "segsum-mlp",
+    arch: str | None = None,
     artifacts_dir: str | Path | None = None,
     revision: str | None = None,
     local_files_only: bool = False,
@@ -520,8 +520,9 @@ def load_init(
     """Load a meta-initialisation.
 
     ``target_or_dir`` is a folder (a :class:`~pathlib.Path`, or a string ``local-dir:PATH``),
-    a meta-init name (``segsum-mlp.meta-llvm-x86``, ``name@revision``) or a target key
-    (``llvm-znver4``, which means ``<arch>.meta-<its family>``). Names resolve like
+    a meta-init name (``score-blend.meta-llvm-x86``, ``name@revision``) or a target key
+    (``llvm-znver4``, which means ``<arch>.meta-<its family>``: the given ``arch``, or else
+    the family's meta-init that is bundled, or else published, first by name). Names resolve like
     predictors: the bundled artifacts (``tunezoo/artifacts/`` or ``$TUNEZOO_ARTIFACTS_DIR``)
     unless a revision is asked for, then the catalog, downloaded from the Hub at its pinned
     revision with sha256 checks (``local_files_only``: from the cache only). A bare string
@@ -551,7 +552,7 @@ def load_init(
                     f"target key ({exc}). For a folder pass pathlib.Path({name!r}) or "
                     f"'local-dir:{name}'."
                 ) from None
-            name = f"{arch}.meta-{family}"
+            name = _meta_init_name(family, arch, _artifacts_dir(artifacts_dir), catalog)
         folder = _artifacts_dir(artifacts_dir) / name
         published = {a.name: a for a in cat.load_catalog(catalog).list("meta-init")}
         if name in published and (revision is not None or not folder.is_dir()):
@@ -578,6 +579,23 @@ def load_init(
             "meta-init with scripts/train_meta.py"
         )
     return predictor
+
+
+def _meta_init_name(family: str, arch: str | None, bundled_dir: Path, catalog) -> str:
+    """``<arch>.meta-<family>``; without ``arch``, the family's bundled meta-init, else its
+    published one (first by name), else the default architecture's name (for the error)."""
+    from tunezoo import catalog as cat  # noqa: PLC0415
+
+    if arch is not None:
+        return f"{arch}.meta-{family}"
+    suffix = f".meta-{family}"
+    bundled = sorted(
+        p.name for p in bundled_dir.glob(f"*{suffix}") if (p / "config.json").is_file()
+    )
+    published = sorted(
+        a.name for a in cat.load_catalog(catalog).list("meta-init") if a.name.endswith(suffix)
+    )
+    return (bundled or published or [f"segsum-mlp{suffix}"])[0]
 
 
 def adapt(

@@ -8,9 +8,10 @@ reports few-shot metrics on ``test`` and ``heldout`` next to the un-adapted init
 Writes ``--out``: ``config.json`` + ``model.safetensors`` (a Predictor whose
 ``metadata.meta`` holds the adaptation procedure) and ``metrics.json``.
 
-Example (the bundled llvm-x86 meta-init):
+Example (the bundled llvm-x86 meta-init; the full command is in scripts/train_meta.py):
     taskset -c 0 python scripts/train_meta.py --dataset data/llvm-znver4 \
-        --out tunezoo/artifacts/segsum-mlp.meta-llvm-x86
+        --out tunezoo/artifacts/score-blend.meta-llvm-x86 --arch score-blend \
+        --from-predictor tunezoo/artifacts/score-blend.llvm-znver4
 """
 
 from __future__ import annotations
