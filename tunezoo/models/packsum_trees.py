@@ -58,11 +58,13 @@ class PackSumTrees(StoreSetModel):
 
     def store_scores(self, values: torch.Tensor) -> torch.Tensor:
         """One value per store row: the sum of every tree's leaf, plus the base score."""
-        feature, left, right = self.feature.long(), self.left.long(), self.right.long()
+        feature = self.feature.long()
+        # children side by side: node 2i is i's left child, 2i + 1 its right one
+        children = torch.stack((self.left, self.right), 1).reshape(-1).long()
         node = self.root.long().expand(values.shape[0], self.config.trees)
         for _ in range(self.config.depth):
-            x = values.gather(1, feature[node])
-            node = torch.where(x < self.threshold[node], left[node], right[node])
+            go_right = ~(values.gather(1, feature[node]) < self.threshold[node])
+            node = children[node * 2 + go_right]
         return self.leaf_value[node].sum(1) + self.config.base_score
 
     def forward(self, values, segment_ids, n_candidates):
