@@ -1,7 +1,9 @@
 """Few-shot benchmark: how well does each starting point rank a new workload after K shots?
 
 For K = 0, 8, 16, 32, 64 measured candidates of each held-out workload (``test`` split and
-held-out models), four ways to get a cost model, compared in one run:
+held-out models; with ``--eval-dataset``, every workload of another target's dataset:
+cross-target adaptation from this target's predictor and meta-init), four ways to get a
+cost model, compared in one run:
 
   scratch    a fresh model of the meta-init's architecture trained on the K shots only
              (the feature normaliser is the meta-init's: K candidates cannot estimate 164
@@ -71,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--until",
         type=utc_time,
         help="only records measured up to this ISO time (e.g. the meta-init's data_until)",
+    )
+    p.add_argument(
+        "--eval-dataset",
+        help="cross-target: evaluate on every workload of this other target's dataset "
+        "(starting points and the lr search stay on --dataset, the source target)",
     )
     p.add_argument("--out", help="output path without suffix")
     p.add_argument("--quick", action="store_true", help="2 workloads per part, 2 draws")
@@ -146,11 +153,20 @@ def run(args: argparse.Namespace) -> dict:
         for part in ("train", "validation", "test", "heldout")
     }
     need = max(shots) + args.min_query
-    evaluation = {
-        p: restrict(data[p], need, args.max_workloads)
-        for p in ("test", "heldout")
-        if len(data[p].group_ids)
-    }
+    if args.eval_dataset:  # cross-target: the other target's workloads, all of them
+        other = Path(args.eval_dataset).resolve().name
+        data[other] = load_ranking_data(
+            args.eval_dataset, "all", cache_dir=args.cache_dir, progress=False
+        )
+        evaluation = {other: restrict(data[other], need, args.max_workloads)}
+        if args.predictor is None or args.init is None:
+            raise SystemExit("--eval-dataset needs --predictor and --init of the source target")
+    else:
+        evaluation = {
+            p: restrict(data[p], need, args.max_workloads)
+            for p in ("test", "heldout")
+            if len(data[p].group_ids)
+        }
     for p, d in data.items():
         extra = f" ({len(evaluation[p].group_ids)} with >= {need})" if p in evaluation else ""
         print(f"{p}: {len(d.group_ids)} workloads, {len(d)} candidates{extra}")
@@ -214,6 +230,7 @@ def run(args: argparse.Namespace) -> dict:
         "benchmark": "few-shot adaptation (issue 6)",
         "command": " ".join(["python", *sys.argv]),
         "dataset": str(args.dataset),
+        "eval_dataset": str(args.eval_dataset) if args.eval_dataset else None,
         "data_until": args.until.isoformat() if args.until else None,
         "target_key": target,
         "feature_version": FEATURE_VERSION,
