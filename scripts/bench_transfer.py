@@ -17,6 +17,9 @@ into the project), imported first:
     python scripts/bench_transfer.py --predictor tunezoo/artifacts/seed-ensemble.llvm-znver4 \\
         /tmp/xt/x86/llvm-core-avx2 /tmp/xt/cuda/cuda-rtx3070
 
+(session 5's bundled seed ensemble, in git history; the cross-target few-shot table of the
+current predictor and meta-init is ``bench_fewshot.py --eval-dataset``.)
+
 Writes ``scripts/results/transfer.{json,md}`` (``--out`` without suffix).
 """
 

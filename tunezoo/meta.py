@@ -543,6 +543,7 @@ def load_init(
             kind = cat.parse_name(name)["kind"]
         except cat.CatalogError:
             kind = None
+        published = {a.name: a for a in cat.load_catalog(catalog).list("meta-init")}
         if kind != "meta-init":
             try:
                 family = get_target(name).family
@@ -552,9 +553,8 @@ def load_init(
                     f"target key ({exc}). For a folder pass pathlib.Path({name!r}) or "
                     f"'local-dir:{name}'."
                 ) from None
-            name = _meta_init_name(family, arch, _artifacts_dir(artifacts_dir), catalog)
+            name = _meta_init_name(family, arch, _artifacts_dir(artifacts_dir), published)
         folder = _artifacts_dir(artifacts_dir) / name
-        published = {a.name: a for a in cat.load_catalog(catalog).list("meta-init")}
         if name in published and (revision is not None or not folder.is_dir()):
             from tunezoo import hub  # noqa: PLC0415 - the Hub client only when it is needed
 
@@ -581,21 +581,18 @@ def load_init(
     return predictor
 
 
-def _meta_init_name(family: str, arch: str | None, bundled_dir: Path, catalog) -> str:
+def _meta_init_name(family: str, arch: str | None, bundled_dir: Path, published) -> str:
     """``<arch>.meta-<family>``; without ``arch``, the family's bundled meta-init, else its
     published one (first by name), else the default architecture's name (for the error)."""
-    from tunezoo import catalog as cat  # noqa: PLC0415
-
     if arch is not None:
         return f"{arch}.meta-{family}"
     suffix = f".meta-{family}"
     bundled = sorted(
         p.name for p in bundled_dir.glob(f"*{suffix}") if (p / "config.json").is_file()
     )
-    published = sorted(
-        a.name for a in cat.load_catalog(catalog).list("meta-init") if a.name.endswith(suffix)
-    )
-    return (bundled or published or [f"segsum-mlp{suffix}"])[0]
+    return (
+        bundled or sorted(n for n in published if n.endswith(suffix)) or [f"segsum-mlp{suffix}"]
+    )[0]
 
 
 def adapt(

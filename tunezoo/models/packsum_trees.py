@@ -5,7 +5,7 @@ sums them ("pack-sum"). On the llvm-znver4 data its ranking errors differ from t
 segment-sum MLP's, so a blend of the two ranks better than either (see
 :mod:`tunezoo.models.score_blend`). To ship it inside a tunezoo predictor the trees are
 converted to flat tensors: split feature, threshold, children and leaf value per node,
-padded to one node count, so they live in ``model.safetensors`` like every other weight
+all trees back to back, so they live in ``model.safetensors`` like every other weight
 (no XGBoost model file, nothing unpickled) and score in the same torch forward pass.
 
 Thresholds are moved into the predictor's normalised feature space when converting

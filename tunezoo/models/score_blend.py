@@ -46,11 +46,10 @@ class ScoreBlend(StoreSetModel):
         )
 
     def forward(self, values, segment_ids, n_candidates):
-        total = None
-        for weight, member in zip(self.config.weights, self.members, strict=True):
-            part = weight * member(values, segment_ids, n_candidates)
-            total = part if total is None else total + part
-        return total
+        return sum(
+            weight * member(values, segment_ids, n_candidates)
+            for weight, member in zip(self.config.weights, self.members, strict=True)
+        )
 
     @classmethod
     def of(cls, models: Sequence[StoreSetModel], weights: Sequence[float]) -> ScoreBlend:
