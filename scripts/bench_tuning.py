@@ -10,6 +10,8 @@ runner, search strategy, seeds and trial budget, in one run:
   tunezoo-adaptive  the same predictor, fine-tuned on the session's measurements
   meta-adaptive     (with ``--meta-init``) a meta-initialisation, re-adapted from the init by
                     its own inner loop (SGD, its inner steps and lr) after every batch
+  hybrid            (with ``--meta-init``) meta-adaptive, handing over to an online XGBoost
+                    model per workload as it ranks new measurements as well
 
 Workloads: (a) matmul/conv workloads (name with ``fused_matmul`` or ``conv2d``, FLOPs >= 1e6)
 of the dataset's ``test`` split and of its held-out models, which no predictor saw; (b) the
@@ -92,7 +94,15 @@ from tunezoo.tuning import WORKLOADS, TuneResult, tune
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "xgb"
-CONTENDERS = ("xgb", "xgb-pretrained", "tunezoo-frozen", "tunezoo-adaptive", "meta-adaptive")
+CONTENDERS = (
+    "xgb",
+    "xgb-pretrained",
+    "tunezoo-frozen",
+    "tunezoo-adaptive",
+    "meta-adaptive",
+    "hybrid",
+)
+META_CONTENDERS = ("meta-adaptive", "hybrid")  # the ones that start from --meta-init
 DEFAULT_NAMED = ("matmul-512", "conv2d-resnet-3x3", "conv2d-resnet-1x1")
 HEADROOM_NAMES = ("fused_matmul", "conv2d")  # dense math: schedules differ by 10x and more
 MIN_FLOPS = 1e6
@@ -254,9 +264,9 @@ class Contenders:
         if name in ("tunezoo-frozen", "tunezoo-adaptive"):
             assert self.predictor is not None
             return self.predictor, name.split("-")[1]
-        if name == "meta-adaptive":
+        if name in META_CONTENDERS:
             assert self.meta_init is not None
-            return self.meta_init, "meta-adaptive"
+            return self.meta_init, name
         raise ValueError(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
 
 
@@ -295,7 +305,7 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
         out.pretrained = pretrain_xgb(Path(args.dataset), args.num_cores, until)
         info["xgb-pretrained"] = out.pretrained.info
         print(f"    {json.dumps(out.pretrained.info)}")
-    if "meta-adaptive" in names:
+    if any(n in META_CONTENDERS for n in names):
         from tunezoo.meta import META_KEY, load_init  # noqa: PLC0415
 
         out.meta_init = load_init(Path(args.meta_init))
@@ -633,13 +643,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.population_size is None and args.quick:
         args.population_size = 128
     names = args.contenders.split(",") if args.contenders else list(CONTENDERS[:4])
-    if args.meta_init and "meta-adaptive" not in names:
+    if args.meta_init and not any(n in META_CONTENDERS for n in names):
         names.append("meta-adaptive")
     unknown = [n for n in names if n not in CONTENDERS]
     if unknown or BASELINE not in names:
         raise SystemExit(f"contenders must include {BASELINE} and be among {CONTENDERS}")
-    if "meta-adaptive" in names and not args.meta_init:
-        raise SystemExit("meta-adaptive needs --meta-init DIR")
+    if any(n in META_CONTENDERS for n in names) and not args.meta_init:
+        raise SystemExit(f"{' and '.join(META_CONTENDERS)} need --meta-init DIR")
     args.contender_names = [c for c in CONTENDERS if c in names]
     default_out = RESULTS / ("bench_tuning-quick" if args.quick else "bench_tuning")
     args.out = Path(args.out) if args.out else default_out

@@ -487,10 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        choices=["frozen", "adaptive", "meta-adaptive"],
+        choices=["frozen", "adaptive", "meta-adaptive", "hybrid"],
         default="frozen",
         help="frozen: predict only; adaptive: fine-tune the predictor on each measured batch; "
-        "meta-adaptive: re-adapt the target family's meta-initialisation per workload",
+        "meta-adaptive: re-adapt the target family's meta-initialisation per workload; "
+        "hybrid: meta-adaptive handing over to an online XGBoost as it proves itself",
     )
     p.add_argument("--work-dir", default="tunezoo-tune", help="where the tuning database goes")
     p.add_argument("--trials-per-iter", type=int, default=16)

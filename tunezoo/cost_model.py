@@ -345,6 +345,13 @@ class TunezooCostModel(PyCostModel):
         out.set_mode(mode)  # an explicit mode wins over the saved one
         return out
 
+    def raw_scores(self, workload_key: str, mats: Sequence[np.ndarray]) -> np.ndarray:
+        """The predictor's scores of feature matrices before the positive map (any real;
+        higher = faster). One set of weights scores every workload, so the key is unused;
+        it is there to match :meth:`MetaAdaptiveCostModel.raw_scores`."""
+        del workload_key
+        return self.predictor.score_matrices(list(mats))
+
     def set_mode(self, mode: Mode) -> None:
         """Switch between frozen and adaptive (e.g. freeze a model adapted earlier)."""
         if mode not in MODES:

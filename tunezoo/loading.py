@@ -36,6 +36,7 @@ from tunezoo.targets import list_targets as _list_targets
 
 if TYPE_CHECKING:
     from tunezoo.cost_model import TunezooCostModel
+    from tunezoo.hybrid_cost_model import HybridCostModel
     from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 
 ARTIFACTS_ENV = "TUNEZOO_ARTIFACTS_DIR"
@@ -285,7 +286,7 @@ def load_predictor(
     catalog: str | Path | cat.Catalog | None = None,
     cache_dir: str | Path | None = None,
     **adapt_kwargs: Any,
-) -> TunezooCostModel | MetaAdaptiveCostModel:
+) -> TunezooCostModel | MetaAdaptiveCostModel | HybridCostModel:
     """A MetaSchedule cost model for a target key (``llvm-znver4``) or a predictor name
     (``score-blend.llvm-znver4``, ``name@revision``).
 
@@ -294,10 +295,14 @@ def load_predictor(
     or ``meta-adaptive``: the target family's meta-initialisation (a target key or a
     ``<arch>.meta-<family>`` name, resolved by :func:`tunezoo.meta.load_init`),
     re-adapted per workload after every measured batch with the inner loop it was
-    meta-trained for (:class:`tunezoo.meta_cost_model.MetaAdaptiveCostModel`).
+    meta-trained for (:class:`tunezoo.meta_cost_model.MetaAdaptiveCostModel`), or
+    ``hybrid``: that meta-adaptive model handing over to an online XGBoost model as each
+    workload's measurements show it ranks as well (:class:`tunezoo.hybrid_cost_model.
+    HybridCostModel`; its settings ``window``, ``min_online``, ``xgb_threads`` may be
+    passed here too).
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
     """
-    if mode == "meta-adaptive":
+    if mode in ("meta-adaptive", "hybrid"):
         from tunezoo.meta import load_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415 - imports TVM
 
@@ -316,7 +321,12 @@ def load_predictor(
             named = False  # a target key
         name = request if named else f"{init.arch}.meta-{get_target(request).family}"
         init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
-        return MetaAdaptiveCostModel(init, **adapt_kwargs)
+        if mode == "meta-adaptive":
+            return MetaAdaptiveCostModel(init, **adapt_kwargs)
+        from tunezoo.hybrid_cost_model import HYBRID_SETTINGS, HybridCostModel  # noqa: PLC0415
+
+        hybrid = {k: adapt_kwargs.pop(k) for k in HYBRID_SETTINGS if k in adapt_kwargs}
+        return HybridCostModel(MetaAdaptiveCostModel(init, **adapt_kwargs), **hybrid)
     predictor = load_predictor_artifact(
         target_or_name,
         revision=revision,

@@ -212,6 +212,11 @@ class MetaAdaptiveCostModel(PyCostModel):
         """The weights that score ``workload_key`` now: its adapted copy, or the init."""
         return self._adapted.get(workload_key, self.init)
 
+    def raw_scores(self, workload_key: str, mats: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores of feature matrices by the workload's current weights, before the
+        positive map (any real; higher = faster)."""
+        return self.predictor_for(workload_key).score_matrices(list(mats))
+
     def stats(self) -> dict[str, Any]:
         out = dict(self._stats)
         out.update(self._features.stats())

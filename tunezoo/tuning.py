@@ -254,13 +254,21 @@ def _cost_model(
 
         request = target_key if predictor == "auto" else predictor
         model = load_predictor(request, mode=mode, **adapt_kwargs)
-        weights = model.init if mode == "meta-adaptive" else model.predictor
+        weights = {"meta-adaptive": lambda: model.init, "hybrid": lambda: model.prior.init}.get(
+            mode, lambda: model.predictor
+        )()
         return model, str(weights.metadata.get("tunezoo_source", {}).get("name", request))
-    if isinstance(predictor, Predictor) and mode == "meta-adaptive":
+    if isinstance(predictor, Predictor) and mode in ("meta-adaptive", "hybrid"):
+        from tunezoo.hybrid_cost_model import HYBRID_SETTINGS, HybridCostModel  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
 
-        model = MetaAdaptiveCostModel(predictor, **adapt_kwargs)
-        return model, f"{predictor.arch}.{predictor.target_key} meta-init (in memory)"
+        hybrid = {k: v for k, v in adapt_kwargs.items() if k in HYBRID_SETTINGS}
+        rest = {k: v for k, v in adapt_kwargs.items() if k not in HYBRID_SETTINGS}
+        model = MetaAdaptiveCostModel(predictor, **rest)
+        label = f"{predictor.arch}.{predictor.target_key} meta-init (in memory)"
+        if mode == "hybrid":
+            return HybridCostModel(model, **hybrid), f"{label} + online xgb"
+        return model, label
     if isinstance(predictor, Predictor):
         model = TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
         return model, f"{predictor.arch}.{predictor.target_key} (in memory)"
