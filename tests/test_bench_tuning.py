@@ -51,3 +51,22 @@ def test_speedups_relative_latency_and_censoring(bench):
     overall = bench.overall_summary({"w": rows}, [16, 48])
     assert overall["tunezoo-adaptive"]["bound"]
     assert bench.geomean([4.0, 1.0, math.nan]) == pytest.approx(2.0)
+
+
+def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_path):
+    """The committed 192-trial JSON: rtol 0 gives back its own summary, a looser reach
+    criterion can only make contenders reach xgb's final best sooner (or at all)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-192-meta.json"
+    committed = bench.json.loads(source.read_text())["summary"]["overall"]
+    same = bench.resummarize(source, 0.0, tmp_path / "same")["summary"]["overall"]
+    assert bench.json.loads(bench.json.dumps(bench._json_safe(same))) == committed
+    loose = bench.resummarize(source, 0.02, tmp_path / "loose")
+    for name in ("tunezoo-frozen", "meta-adaptive"):
+        assert (
+            loose["summary"]["overall"][name]["trial_speedup"] >= committed[name]["trial_speedup"]
+        )
+    assert "within 2% of it" in (tmp_path / "loose.md").read_text()
+    assert (tmp_path / "loose.png").stat().st_size > 0
+    assert loose["resummarized_from"]["json"] == str(source)
