@@ -333,13 +333,13 @@ class HybridCostModel(PyCostModel):
 
     def _mixed_scores(self, key: str, mats: list[np.ndarray]) -> np.ndarray:
         prior = np.asarray(self.prior.raw_scores(key, mats), dtype=np.float64)
-        w = self.weights(key)
-        if w["online"] == 0.0:
-            return prior
-        scale = self._scales[key]
-        return w["prior"] * prior / scale["prior"] + w["online"] * (
-            self._online_scores(mats) / scale["online"]
-        )
+        if self._online is None or key not in self._scales:
+            return prior  # nothing measured of this workload yet: the prior alone
+        w, scale = self.weights(key), self._scales[key]
+        mixed = w["prior"] * prior / scale["prior"]
+        if w["online"] > 0:
+            mixed = mixed + w["online"] * self._online_scores(mats) / scale["online"]
+        return mixed
 
     def _maybe_train_online(self) -> None:
         """Retrain on everything measured once the data grew by a fifth (MetaSchedule's
