@@ -122,6 +122,11 @@ def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
     for m in every_workload:
         for cands, results in _batches(m, 4):
             model.update(m.context, cands, results)
+    first = every_workload[0]
+    trainings = model.stats()["online_trainings"]
+    model.update(first.context, first.candidates[:1], first.results[:1])  # too little to retrain
+    assert model.stats()["online_trainings"] == trainings
+    assert model._online_trained_on < sum(len(m) for m in model._mats.values())
     want = [model.predict(m.context, m.candidates) for m in every_workload]
     path = tmp_path / "run" / "hybrid.safetensors"
     model.save(str(path))

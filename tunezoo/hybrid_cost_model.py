@@ -18,6 +18,12 @@ the next update) so that neither model's scale decides the mix; between two upda
 every candidate keeps one score, which MetaSchedule's search needs (it compares scores of
 different ``predict`` calls).
 
+Measured (``scripts/results/bench_tuning-192-hybrid.md``, 4 workloads x 3 seeds x 192
+trials): no gain over meta-adaptive tuning alone, which already stays level with XGBoost
+at 192 trials; the hybrid was slightly behind it early and cost 2.4 points more of the
+wall time. It is kept as a measured option (and a baseline for longer sessions, where an
+online model has more to learn from), not as the recommended mode.
+
 The online model is MetaSchedule's own ``XGBModel`` (pack-sum over per-store features,
 retrained when the data grew by a fifth, as in MetaSchedule), fed from the prior's feature
 cache, so no candidate's features are extracted twice. ``save`` stores the prior and the
@@ -183,6 +189,7 @@ class HybridCostModel(PyCostModel):
         self._scales: dict[str, dict[str, float]] = {}
         self._online = None  # an XGBModel once it has been trained
         self._online_trained_on = 0
+        self._online_counts: dict[str, int] = {}  # what the online model was trained on
         self._stats = _new_stats()
 
     # ------------------------------------------------------------------ MetaSchedule API
@@ -242,7 +249,7 @@ class HybridCostModel(PyCostModel):
         target.parent.mkdir(parents=True, exist_ok=True)
         self.prior.save(str(target) + PRIOR_SUFFIX)
         tensors: dict[str, torch.Tensor] = {}
-        keys = sorted(self._mats)
+        keys = list(self._mats)  # first-measured order: the online model's training order
         for i, key in enumerate(keys):
             mats = self._mats[key]
             counts = np.array([len(m) for m in mats], dtype=np.int64)
@@ -261,6 +268,7 @@ class HybridCostModel(PyCostModel):
             "window": self.window,
             "min_online": self.min_online,
             "workload_keys": keys,
+            "online_trained_counts": self._online_counts if self._online is not None else None,
             "experts": self.experts.state(),
             "stats": self.stats(),
             "weights_sha256": sha256_file(target),
@@ -290,8 +298,13 @@ class HybridCostModel(PyCostModel):
         self.min_online = int(sidecar.get("min_online", self.min_online))
         self.experts = ExpertWeights(self.window)
         self.experts.restore(sidecar.get("experts", {}))
-        self._online, self._online_trained_on = None, 0
-        self._maybe_train_online()
+        self._online, self._online_trained_on, self._online_counts = None, 0, {}
+        counts = sidecar.get("online_trained_counts")
+        if counts:
+            unknown = sorted(set(counts) - set(self._mats))
+            if unknown:
+                raise PredictorFormatError(f"{target}: online model trained on unknown {unknown}")
+            self._train_online(counts)
         self._scales = {}
         for key in self._mats:
             self._rescale(key)
@@ -350,13 +363,23 @@ class HybridCostModel(PyCostModel):
         grown = size - self._online_trained_on
         if self._online is not None and grown < self._online_trained_on / 5:
             return
+        t0 = time.perf_counter()
+        self._train_online({key: len(mats) for key, mats in self._mats.items()})
+        self._stats["online_train_seconds"] += time.perf_counter() - t0
+        self._stats["online_trainings"] += 1
+
+    def _train_online(self, counts: dict[str, int]) -> None:
+        """Train the online model on the first ``counts[key]`` measurements of each workload
+        (in the order the workloads were first measured), labels as MetaSchedule's: the
+        workload's best cost over each cost. ``load`` passes the saved counts, so a restored
+        model is trained on exactly the data the saved one was."""
         from tvm.s_tir.meta_schedule.cost_model import XGBModel  # noqa: PLC0415
 
-        t0 = time.perf_counter()
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
-        for key, mats in self._mats.items():
-            lat = np.asarray(self._latencies[key], dtype=np.float64)
+        for key, n in counts.items():
+            mats = self._mats[key][:n]
+            lat = np.asarray(self._latencies[key][:n], dtype=np.float64)
             costs = np.where(np.isfinite(lat), lat, FAILED_COST_S)
             keep = [i for i, m in enumerate(mats) if len(m)]
             xs.extend(mats[i].astype(np.float32) for i in keep)
@@ -364,9 +387,8 @@ class HybridCostModel(PyCostModel):
         model = XGBModel(num_tuning_cores=self.xgb_threads, verbose_eval=10**9)
         model._train(xs=xs, ys=np.concatenate(ys))  # the function XGBModel.update calls
         self._online = model
-        self._online_trained_on = size
-        self._stats["online_train_seconds"] += time.perf_counter() - t0
-        self._stats["online_trainings"] += 1
+        self._online_counts = dict(counts)
+        self._online_trained_on = sum(counts.values())
 
     def _rescale(self, key: str) -> None:
         """Each model's score spread over the workload's measured candidates."""
