@@ -86,11 +86,15 @@ def test_adaptation_improves_the_ranking_of_what_was_measured(measured):
     def accuracy(scores: np.ndarray) -> float:
         return pairwise_accuracy(lat[ok], scores[ok], np.zeros(ok.sum(), np.int64))
 
-    model = MetaAdaptiveCostModel(tiny_init(inner_lr=0.1, inner_steps=10))
-    before = accuracy(model.predict(measured.context, measured.candidates))
-    model.update(measured.context, measured.candidates, measured.results)
-    after = accuracy(model.predict(measured.context, measured.candidates))
-    assert after > before + 0.05, (before, after)
+    # averaged over five random inits: one init can rank this session's few candidates well
+    # by luck (0.79 once), and the measured database differs from run to run
+    before, after = [], []
+    for seed in range(5):
+        model = MetaAdaptiveCostModel(tiny_init(seed, inner_lr=0.1, inner_steps=10))
+        before.append(accuracy(model.predict(measured.context, measured.candidates)))
+        model.update(measured.context, measured.candidates, measured.results)
+        after.append(accuracy(model.predict(measured.context, measured.candidates)))
+    assert np.mean(after) > np.mean(before) + 0.05, (before, after)
 
 
 def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
