@@ -118,6 +118,53 @@ def _workload_key(context: Any) -> str:
     return str(tvm_ffi.structural_hash(context.mod))
 
 
+def _start_update(
+    stats: dict[str, Any], candidates: Sequence[Any], results: Sequence[Any]
+) -> tuple[list[Any], list[Any]]:
+    """What every tunezoo cost model's ``update`` does first: check that candidates and
+    results pair up, and count them (calls, candidates, failed runs)."""
+    candidates, results = list(candidates), list(results)
+    if len(candidates) != len(results):
+        raise ValueError(f"{len(candidates)} candidates but {len(results)} results")
+    stats["update_calls"] += 1
+    stats["updated_candidates"] += len(candidates)
+    stats["failed_candidates"] += sum(run_failed(r) for r in results)
+    return candidates, results
+
+
+def measurements_to_tensors(
+    keys: Sequence[str], mats: dict[str, list[np.ndarray]], latencies: dict[str, list[float]]
+) -> dict[str, torch.Tensor]:
+    """A session's measurements per workload as safetensors entries ``group.<i>.*`` (``i``
+    indexes ``keys``, which the caller stores in its sidecar)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for i, key in enumerate(keys):
+        counts = np.array([len(m) for m in mats[key]], dtype=np.int64)
+        values = np.concatenate(mats[key]).astype(np.float32)
+        tensors[f"group.{i}.values"] = torch.from_numpy(values)
+        tensors[f"group.{i}.counts"] = torch.from_numpy(counts)
+        tensors[f"group.{i}.latencies"] = torch.tensor(latencies[key], dtype=torch.float64)
+    return tensors
+
+
+def measurements_from_tensors(
+    path: Path, tensors: dict[str, torch.Tensor], keys: Sequence[str]
+) -> tuple[dict[str, list[np.ndarray]], dict[str, list[float]]]:
+    """The inverse of :func:`measurements_to_tensors`; a missing entry names the file."""
+    mats: dict[str, list[np.ndarray]] = {}
+    latencies: dict[str, list[float]] = {}
+    for i, key in enumerate(keys):
+        try:
+            values = tensors[f"group.{i}.values"].numpy()
+            counts = tensors[f"group.{i}.counts"].numpy()
+            latencies[key] = tensors[f"group.{i}.latencies"].tolist()
+        except KeyError as exc:
+            raise PredictorFormatError(f"{path}: no tensor {exc}") from exc
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        mats[key] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return mats, latencies
+
+
 @dataclasses.dataclass
 class _Group:
     """What the session has measured of one workload."""
@@ -245,14 +292,8 @@ class TunezooCostModel(PyCostModel):
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
         """Frozen: count only. Adaptive: remember the measurements, take a few steps."""
         t0 = time.perf_counter()
-        candidates = list(candidates)
-        results = list(results)
-        if len(candidates) != len(results):
-            raise ValueError(f"{len(candidates)} candidates but {len(results)} results")
         s = self._stats
-        s["update_calls"] += 1
-        s["updated_candidates"] += len(candidates)
-        s["failed_candidates"] += sum(run_failed(r) for r in results)
+        candidates, results = _start_update(s, candidates, results)
         if self.mode == "adaptive" and candidates:
             tf = time.perf_counter()
             mats = self._features.features(context, candidates)
@@ -282,9 +323,8 @@ class TunezooCostModel(PyCostModel):
             "adapt": dataclasses.asdict(self.adapt),
             "predictor": p.config_dict(),
             "stats": self.stats(),
-            "weights_sha256": sha256_file(target),
         }
-        _sidecar(target).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+        _write_sidecar(target, sidecar)
 
     def load(self, path: str) -> None:
         """Restore weights, mode and stats written by :meth:`save` (same architecture only)."""
@@ -437,6 +477,13 @@ class TunezooCostModel(PyCostModel):
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _write_sidecar(path: Path, sidecar: dict[str, Any]) -> None:
+    """``path + .json``: ``sidecar`` plus the sha256 of the weights just saved at ``path``,
+    which :func:`_read_sidecar` checks."""
+    text = json.dumps({**sidecar, "weights_sha256": sha256_file(path)}, indent=2, sort_keys=True)
+    _sidecar(path).write_text(text + "\n")
 
 
 def _read_sidecar(path: Path, format_key: str = "tunezoo_cost_model_format") -> dict[str, Any]:

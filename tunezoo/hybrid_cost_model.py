@@ -33,7 +33,6 @@ nothing is unpickled).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -50,13 +49,17 @@ from tunezoo.cost_model import (
     SAVE_FORMAT,
     TunezooCostModel,
     _direct_python_calls,
-    _sidecar,
+    _read_sidecar,
+    _start_update,
     _workload_key,
+    _write_sidecar,
+    measurements_from_tensors,
+    measurements_to_tensors,
     positive_scores,
     run_latency,
 )
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
-from tunezoo.predictor import PredictorFormatError, sha256_file
+from tunezoo.predictor import PredictorFormatError
 
 MODE = "hybrid"
 HYBRID_SETTINGS = ("window", "min_online", "xgb_threads")  # keyword settings of the class
@@ -212,12 +215,8 @@ class HybridCostModel(PyCostModel):
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
         """Score the new batch with both models (out of sample), then let both learn it."""
         t0 = time.perf_counter()
-        candidates, results = list(candidates), list(results)
-        if len(candidates) != len(results):
-            raise ValueError(f"{len(candidates)} candidates but {len(results)} results")
         s = self._stats
-        s["update_calls"] += 1
-        s["updated_candidates"] += len(candidates)
+        candidates, results = _start_update(s, candidates, results)
         if not candidates:
             return
         tf = time.perf_counter()
@@ -248,16 +247,8 @@ class HybridCostModel(PyCostModel):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.prior.save(str(target) + PRIOR_SUFFIX)
-        tensors: dict[str, torch.Tensor] = {}
         keys = list(self._mats)  # first-measured order: the online model's training order
-        for i, key in enumerate(keys):
-            mats = self._mats[key]
-            counts = np.array([len(m) for m in mats], dtype=np.int64)
-            tensors[f"group.{i}.values"] = torch.from_numpy(np.concatenate(mats).astype(np.float32))
-            tensors[f"group.{i}.counts"] = torch.from_numpy(counts)
-            tensors[f"group.{i}.latencies"] = torch.tensor(
-                self._latencies[key], dtype=torch.float64
-            )
+        tensors = measurements_to_tensors(keys, self._mats, self._latencies)
         if not tensors:
             tensors["empty"] = torch.zeros(0)
         save_file(tensors, target, metadata={"format": "pt"})
@@ -271,29 +262,18 @@ class HybridCostModel(PyCostModel):
             "online_trained_counts": self._online_counts if self._online is not None else None,
             "experts": self.experts.state(),
             "stats": self.stats(),
-            "weights_sha256": sha256_file(target),
         }
-        _sidecar(target).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+        _write_sidecar(target, sidecar)
 
     def load(self, path: str) -> None:
         """Restore what :meth:`save` wrote: the prior, the data, the online model retrained."""
-        from tunezoo.cost_model import _read_sidecar  # noqa: PLC0415
-
         target = Path(path)
         sidecar = _read_sidecar(target, FORMAT_KEY)
         self.prior.load(str(target) + PRIOR_SUFFIX)
         tensors = load_file(target)
-        self._mats, self._latencies = {}, {}
-        for i, key in enumerate(sidecar["workload_keys"]):
-            try:
-                values = tensors[f"group.{i}.values"].numpy()
-                counts = tensors[f"group.{i}.counts"].numpy()
-                latencies = tensors[f"group.{i}.latencies"].tolist()
-            except KeyError as exc:
-                raise PredictorFormatError(f"{target}: no tensor {exc}") from exc
-            bounds = np.concatenate([[0], np.cumsum(counts)])
-            self._mats[key] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            self._latencies[key] = latencies
+        self._mats, self._latencies = measurements_from_tensors(
+            target, tensors, sidecar["workload_keys"]
+        )
         self.window = int(sidecar.get("window", self.window))
         self.min_online = int(sidecar.get("min_online", self.min_online))
         self.experts = ExpertWeights(self.window)
@@ -402,6 +382,14 @@ class HybridCostModel(PyCostModel):
         }
 
 
+def hybrid_from_init(init: Any, **settings: Any) -> HybridCostModel:
+    """``mode="hybrid"`` from a meta-initialisation: ``settings`` named in
+    :data:`HYBRID_SETTINGS` go to the hybrid, the rest to its meta-adaptive prior."""
+    mine = {k: v for k, v in settings.items() if k in HYBRID_SETTINGS}
+    rest = {k: v for k, v in settings.items() if k not in HYBRID_SETTINGS}
+    return HybridCostModel(MetaAdaptiveCostModel(init, **rest), **mine)
+
+
 def _new_stats() -> dict[str, Any]:
     return {
         "mode": MODE,
@@ -409,6 +397,7 @@ def _new_stats() -> dict[str, Any]:
         "predicted_candidates": 0,
         "update_calls": 0,
         "updated_candidates": 0,
+        "failed_candidates": 0,
         "workloads": 0,
         "online_trainings": 0,
         "feature_seconds": 0.0,  # feature extraction (the prior's cache), predict and update
@@ -420,4 +409,11 @@ def _new_stats() -> dict[str, Any]:
     }
 
 
-__all__ = ["HYBRID_SETTINGS", "MODE", "ExpertWeights", "HybridCostModel", "pair_counts"]
+__all__ = [
+    "HYBRID_SETTINGS",
+    "MODE",
+    "ExpertWeights",
+    "HybridCostModel",
+    "hybrid_from_init",
+    "pair_counts",
+]

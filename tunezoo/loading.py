@@ -323,10 +323,9 @@ def load_predictor(
         init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
         if mode == "meta-adaptive":
             return MetaAdaptiveCostModel(init, **adapt_kwargs)
-        from tunezoo.hybrid_cost_model import HYBRID_SETTINGS, HybridCostModel  # noqa: PLC0415
+        from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
 
-        hybrid = {k: adapt_kwargs.pop(k) for k in HYBRID_SETTINGS if k in adapt_kwargs}
-        return HybridCostModel(MetaAdaptiveCostModel(init, **adapt_kwargs), **hybrid)
+        return hybrid_from_init(init, **adapt_kwargs)
     predictor = load_predictor_artifact(
         target_or_name,
         revision=revision,

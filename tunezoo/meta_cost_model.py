@@ -15,14 +15,12 @@ another's weights (no forgetting, no interference between tasks of a session).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors.torch import load_file, save_file
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
@@ -32,17 +30,19 @@ from tunezoo.cost_model import (
     _direct_python_calls,
     _read_sidecar,
     _read_weights,
-    _sidecar,
+    _start_update,
     _workload_key,
+    _write_sidecar,
+    measurements_from_tensors,
+    measurements_to_tensors,
     positive_scores,
-    run_failed,
     run_latency,
 )
 from tunezoo.cost_model import _new_stats as _cost_model_stats
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
 from tunezoo.features import FEATURE_VERSION, FeatureSet
 from tunezoo.meta import META_KEY, adapt, is_meta_init
-from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
+from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
 from tunezoo.training import RankingData
 
 FORMAT_KEY = "tunezoo_meta_cost_model_format"
@@ -126,13 +126,8 @@ class MetaAdaptiveCostModel(PyCostModel):
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
         """Remember the measurements and re-adapt this workload's weights from the init."""
         t0 = time.perf_counter()
-        candidates, results = list(candidates), list(results)
-        if len(candidates) != len(results):
-            raise ValueError(f"{len(candidates)} candidates but {len(results)} results")
         s = self._stats
-        s["update_calls"] += 1
-        s["updated_candidates"] += len(candidates)
-        s["failed_candidates"] += sum(run_failed(r) for r in results)
+        candidates, results = _start_update(s, candidates, results)
         if candidates:
             tf = time.perf_counter()
             mats = self._features.features(context, candidates)
@@ -154,14 +149,7 @@ class MetaAdaptiveCostModel(PyCostModel):
         p = self.init
         tensors = p.tensors()
         keys = sorted(self._mats)
-        for i, key in enumerate(keys):
-            mats = self._mats[key]
-            counts = np.array([len(m) for m in mats], dtype=np.int64)
-            tensors[f"group.{i}.values"] = torch.from_numpy(np.concatenate(mats).astype(np.float32))
-            tensors[f"group.{i}.counts"] = torch.from_numpy(counts)
-            tensors[f"group.{i}.latencies"] = torch.tensor(
-                self._latencies[key], dtype=torch.float64
-            )
+        tensors.update(measurements_to_tensors(keys, self._mats, self._latencies))
         save_file(tensors, target, metadata={"format": "pt"})
         sidecar = {
             FORMAT_KEY: SAVE_FORMAT,
@@ -170,9 +158,8 @@ class MetaAdaptiveCostModel(PyCostModel):
             "init": p.config_dict(),
             "workload_keys": keys,
             "stats": self.stats(),
-            "weights_sha256": sha256_file(target),
         }
-        _sidecar(target).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+        _write_sidecar(target, sidecar)
 
     def load(self, path: str) -> None:
         """Restore what :meth:`save` wrote (same architecture), re-adapting each workload."""
@@ -197,12 +184,11 @@ class MetaAdaptiveCostModel(PyCostModel):
         self.init.metadata = sidecar["init"].get("metadata", self.init.metadata)
         self.meta = dict(self.init.metadata[META_KEY])
         self.max_support = int(sidecar.get("max_support", self.max_support))
-        self._mats, self._latencies, self._adapted = {}, {}, {}
-        for i, key in enumerate(sidecar["workload_keys"]):
-            values = tensors[f"group.{i}.values"].numpy()
-            bounds = np.concatenate([[0], np.cumsum(tensors[f"group.{i}.counts"].numpy())])
-            self._mats[key] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            self._latencies[key] = tensors[f"group.{i}.latencies"].tolist()
+        self._adapted = {}
+        self._mats, self._latencies = measurements_from_tensors(
+            target, tensors, sidecar["workload_keys"]
+        )
+        for key in self._mats:
             self._readapt(key)
         self._stats = {**_new_stats(), **sidecar.get("stats", {})}
 

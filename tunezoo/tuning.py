@@ -254,21 +254,17 @@ def _cost_model(
 
         request = target_key if predictor == "auto" else predictor
         model = load_predictor(request, mode=mode, **adapt_kwargs)
-        weights = {"meta-adaptive": lambda: model.init, "hybrid": lambda: model.prior.init}.get(
-            mode, lambda: model.predictor
-        )()
+        source = model.prior if mode == "hybrid" else model
+        weights = source.init if mode in ("meta-adaptive", "hybrid") else source.predictor
         return model, str(weights.metadata.get("tunezoo_source", {}).get("name", request))
     if isinstance(predictor, Predictor) and mode in ("meta-adaptive", "hybrid"):
-        from tunezoo.hybrid_cost_model import HYBRID_SETTINGS, HybridCostModel  # noqa: PLC0415
+        from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
 
-        hybrid = {k: v for k, v in adapt_kwargs.items() if k in HYBRID_SETTINGS}
-        rest = {k: v for k, v in adapt_kwargs.items() if k not in HYBRID_SETTINGS}
-        model = MetaAdaptiveCostModel(predictor, **rest)
         label = f"{predictor.arch}.{predictor.target_key} meta-init (in memory)"
         if mode == "hybrid":
-            return HybridCostModel(model, **hybrid), f"{label} + online xgb"
-        return model, label
+            return hybrid_from_init(predictor, **adapt_kwargs), f"{label} + online xgb"
+        return MetaAdaptiveCostModel(predictor, **adapt_kwargs), label
     if isinstance(predictor, Predictor):
         model = TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
         return model, f"{predictor.arch}.{predictor.target_key} (in memory)"
