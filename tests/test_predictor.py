@@ -13,7 +13,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tunezoo.evaluate import evaluate_ranking
-from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, ExtractionStats, extract_features
+from tunezoo.features import (
+    FEATURE_VERSION,
+    PER_STORE_DIM,
+    ExtractionStats,
+    FeatureSet,
+    extract_features,
+)
 from tunezoo.models import ARCHITECTURES, UnknownArchitectureError, build_model
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
 from tunezoo.records import read_records, read_workloads
@@ -318,6 +324,47 @@ def test_tiny_training_learns_a_ranking_better_than_random(tmp_path):
     chance = evaluate_ranking(held.latencies[ok], rng.normal(size=int(ok.sum())), held.groups[ok])
     assert learned["pairwise_accuracy"] > 0.65 > chance["pairwise_accuracy"] + 0.1
     assert learned["kendall_tau"] > 0.3
+
+
+def _random_ranking_data(seed: int, groups: int = 4, per_group: int = 8) -> RankingData:
+    """Candidates with random per-store features: enough to run the training loop."""
+    rng = np.random.default_rng(seed)
+    n = groups * per_group
+    mats = [rng.normal(size=(int(rng.integers(1, 4)), PER_STORE_DIM)) for _ in range(n)]
+    features = FeatureSet.from_list([f"r{i}" for i in range(n)], ["w"] * n, mats)
+    latencies = rng.uniform(1e-4, 1e-3, size=n)
+    return RankingData(
+        features,
+        latencies,
+        rng.uniform(size=n),
+        np.repeat(np.arange(groups), per_group),
+        [f"w{g}" for g in range(groups)],
+        np.ones(groups),
+    )
+
+
+@pytest.mark.parametrize(("min_epochs", "chosen", "epochs_run"), [(1, 0, 3), (4, 3, 6)])
+def test_early_stopping_never_keeps_an_epoch_before_min_epochs(min_epochs, chosen, epochs_run):
+    """A validation score that only falls (a lucky first epoch) must not end the run with
+    an untrained model: the choice starts at ``min_epochs``, and so does the patience."""
+    train, validation = _random_ranking_data(0), _random_ranking_data(1)
+    calls = []
+
+    def falling_selection(predictor, part):
+        calls.append(len(calls))
+        return {"selection": 1.0 - 0.01 * calls[-1]}
+
+    config = TrainConfig(epochs=20, patience=2, min_epochs=min_epochs, batch_groups=2, threads=1)
+    _, info = train_predictor(
+        train,
+        validation,
+        config,
+        target_key="llvm-znver4",
+        evaluate_fn=falling_selection,
+        log=lambda _: None,
+    )
+    assert info["best_epoch"] == chosen
+    assert len(info["history"]) == epochs_run
 
 
 def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported_dataset, tmp_path):

@@ -205,6 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         loss=args.loss,
         seed=args.seed,
         patience=args.patience,
+        min_epochs=args.min_epochs,
         threads=args.threads,
     )
     metrics = run_training(
@@ -432,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", default="lambdarank", choices=["lambdarank", "pairwise"])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=10)
+    p.add_argument(
+        "--min-epochs",
+        type=int,
+        default=10,
+        help="epochs trained before one can be chosen on validation (a noisy validation "
+        "split otherwise lets a barely trained early epoch win)",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -525,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="maintainers: push a model or dataset config")
     p.add_argument("kind", choices=["model", "dataset"])
     p.add_argument("path", help="artifact directory or dataset directory")
-    p.add_argument("--name", help="artifact name, e.g. score-blend.llvm-znver4 (models)")
+    p.add_argument("--name", help="artifact name, e.g. seed-ensemble.llvm-znver4 (models)")
     p.add_argument("--target", help="target key (datasets)")
     p.add_argument("--org", default=None)
     p.set_defaults(func=cmd_publish)
