@@ -9,6 +9,12 @@ task is never measured twice.
 Several collectors may share one output folder (say one per core, or one per model list):
 each claims a task before measuring it (``.claims/<shard>.pid``, created exclusively) and
 skips tasks another live collector holds; the claim of a collector that died is taken over.
+
+A local collection refuses to start on a machine that is not the target it records
+(:class:`MachineMismatchError`): its run times would be filed under another CPU's key. This
+happened once: a session's machine turned out to be an Intel Xeon (``llvm-rocketlake``)
+and the ``llvm-znver4`` collector, resumed as before, wrote 640 Xeon run times into the
+Zen 4 dataset before the bench's report named the CPU (they were removed, never committed).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from tunezoo.hardware import detect_hardware
 from tunezoo.measure import MeasureSettings, make_builder, make_local_runner, make_rpc_runner
 from tunezoo.records import write_shards
 from tunezoo.schema import RECORD_SCHEMA, WORKLOAD_SCHEMA
-from tunezoo.targets import get_target
+from tunezoo.targets import detect_target, get_target
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,23 @@ def release_task(out_dir: Path, shard: str) -> None:
     (Path(out_dir) / CLAIMS_DIR / f"{shard}.pid").unlink(missing_ok=True)
 
 
+class MachineMismatchError(RuntimeError):
+    """Local measurements asked for a target this machine is not."""
+
+
+def check_machine_is_target(target_key: str, family: str) -> None:
+    """Raise :class:`MachineMismatchError` unless this machine detects as ``target_key``."""
+    here = detect_target(prefer_gpu=family == "cuda")
+    if here != target_key:
+        raise MachineMismatchError(
+            f"this machine is {here!r}, not {target_key!r}: measuring here would file its "
+            f"run times under {target_key!r}. Collect with --target {here} into a folder of "
+            f"that target, measure on a {target_key} machine through an RPC tracker "
+            "(--rpc-tracker), or pass --allow-other-machine if these run times are meant "
+            "to stand for that target."
+        )
+
+
 def collect_tasks(
     tasks: Sequence,
     *,
@@ -191,12 +214,19 @@ def collect_tasks(
     contributor: str | None = None,
     max_tasks: int | None = None,
     progress: bool = True,
+    allow_other_machine: bool = False,
 ) -> CollectSummary:
     """Collect records for ``tasks`` (objects with ``name``, ``mod``, ``workload_id``,
-    ``sources`` as (model, weight) pairs) into ``out_dir``, resumably."""
+    ``sources`` as (model, weight) pairs) into ``out_dir``, resumably.
+
+    Measuring locally (no ``rpc``) on a machine that is not ``target_key`` raises
+    :class:`MachineMismatchError` before anything is built, unless ``allow_other_machine``.
+    """
+    spec = get_target(target_key)
+    if rpc is None and not allow_other_machine:
+        check_machine_is_target(target_key, spec.family)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec = get_target(target_key)
     target = spec.tvm_target(num_cores=num_cores)
     run_name = run_name or f"r{plan.n_random}e{plan.n_evolutionary}s{plan.seed}"
     hardware = detect_hardware(num_cores=num_cores, gpu=spec.family == "cuda").columns()

@@ -29,13 +29,15 @@ COLLECT_SCRIPT = textwrap.dedent(
     from dataset_builders.collect import collect_tasks
     from dataset_builders.sampling import SamplingPlan
     from tunezoo.measure import MeasureSettings
+    from tunezoo.targets import detect_target
     from tunezoo.workloads import workload_id
 
     mods = [("mm32", matmul(32, 32, 32)), ("mm48", matmul(48, 48, 48)),
             ("mm64", matmul(64, 64, 64))]
     tasks = [SimpleNamespace(name=n, mod=m, workload_id=workload_id(m), sources=(("t", 1),))
              for n, m in mods]
-    collect_tasks(tasks, target_key="llvm-znver4", out_dir=sys.argv[1], progress=False,
+    collect_tasks(tasks, target_key=detect_target(prefer_gpu=False), out_dir=sys.argv[1],
+                  progress=False,
                   plan=SamplingPlan(n_random=4, n_evolutionary=0, batch=4),
                   settings=MeasureSettings(number=1, repeat=2, min_repeat_ms=1))
     """
@@ -208,6 +210,7 @@ def test_collection_measures_through_the_rpc_tracker(rpc_tracker, tmp_path):
     from dataset_builders.collect import RPCSettings, collect_tasks
     from dataset_builders.sampling import SamplingPlan
     from tunezoo.measure import MeasureSettings
+    from tunezoo.targets import detect_target
     from tunezoo.workloads import workload_id
 
     host, port, key = rpc_tracker
@@ -215,7 +218,7 @@ def test_collection_measures_through_the_rpc_tracker(rpc_tracker, tmp_path):
     task = SimpleNamespace(name="mm32", mod=mod, workload_id=workload_id(mod), sources=(("t", 1),))
     summary = collect_tasks(
         [task],
-        target_key="llvm-znver4",
+        target_key=detect_target(prefer_gpu=False),
         out_dir=tmp_path,
         progress=False,
         plan=SamplingPlan(n_random=4, n_evolutionary=0, batch=4),
@@ -227,3 +230,84 @@ def test_collection_measures_through_the_rpc_tracker(rpc_tracker, tmp_path):
     records = read_records(tmp_path).to_pylist()
     assert all(r["error_kind"] is None and len(r["run_secs"]) == 2 for r in records)
     assert {json.loads(r["measure_settings"])["runner"] for r in records} == {"rpc"}
+
+
+def _a_target_this_machine_is_not() -> str:
+    """A generic AVX2 x86 key (its code runs on any x86 CI machine) that is not this one."""
+    from tunezoo.targets import detect_target
+
+    here = detect_target(prefer_gpu=False)
+    return next(k for k in ("llvm-core-avx2", "llvm-haswell") if k != here)
+
+
+def _mm32_task():
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(HERE / "data"))
+    from make_tuning_db import matmul
+
+    from tunezoo.workloads import workload_id
+
+    mod = matmul(32, 32, 32)
+    return SimpleNamespace(name="mm32", mod=mod, workload_id=workload_id(mod), sources=(("t", 1),))
+
+
+def test_local_collection_refuses_a_target_this_machine_is_not(tmp_path):
+    """Run times measured here must not be filed under another CPU's key (it happened once:
+    a Xeon session resumed the Zen 4 collector)."""
+    from dataset_builders.collect import MachineMismatchError, collect_tasks
+    from dataset_builders.sampling import SamplingPlan
+    from tunezoo.measure import MeasureSettings
+    from tunezoo.targets import detect_target
+
+    other, here = _a_target_this_machine_is_not(), detect_target(prefer_gpu=False)
+    out = tmp_path / "ds"
+
+    def collect(**kwargs):
+        return collect_tasks(
+            [_mm32_task()],
+            target_key=other,
+            out_dir=out,
+            progress=False,
+            plan=SamplingPlan(n_random=4, n_evolutionary=0, batch=4),
+            settings=MeasureSettings(number=1, repeat=2, min_repeat_ms=1),
+            **kwargs,
+        )
+
+    with pytest.raises(MachineMismatchError) as err:
+        collect()
+    message = str(err.value)
+    assert repr(here) in message and repr(other) in message
+    assert "--allow-other-machine" in message and "--rpc-tracker" in message
+    assert not out.exists()  # refused before anything was created
+
+    # said on purpose, it measures (and records the key it was told)
+    assert collect(allow_other_machine=True).records >= 4
+    assert set(read_records(out)["target_key"].to_pylist()) == {other}
+
+
+def test_cli_collect_refuses_another_machine_in_one_line_before_extracting_tasks(tmp_path):
+    other = _a_target_this_machine_is_not()
+    out = tmp_path / "ds"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunezoo.cli",
+            "collect",
+            "--target",
+            other,
+            "--models",
+            "resnet18",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("tunezoo: error:")]
+    assert len(errors) == 1 and "this machine is" in errors[0] and other in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -145,6 +145,7 @@ def cmd_records_export(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     from dataset_builders.collect import (  # noqa: PLC0415
         RPCSettings,
+        check_machine_is_target,
         collect_tasks,
         interleave_by_model,
         load_or_extract_tasks,
@@ -155,6 +156,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from tunezoo.targets import get_target  # noqa: PLC0415
 
     spec = get_target(args.target)
+    if not args.rpc_tracker and not args.allow_other_machine:  # before extracting any task
+        check_machine_is_target(args.target, spec.family)
     n_random = args.candidates // 2 if args.random is None else args.random
     plan = SamplingPlan(
         n_random=n_random,
@@ -187,6 +190,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         rpc=rpc,
         max_tasks=args.max_tasks,
         contributor=args.contributor,
+        allow_other_machine=args.allow_other_machine,
     )
     print(summary_text(summary))
     return 0
@@ -417,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-key", default="tunezoo")
     p.add_argument("--max-tasks", type=int, default=None)
     p.add_argument("--contributor", default=None)
+    p.add_argument(
+        "--allow-other-machine",
+        action="store_true",
+        help="measure locally even though this machine is not --target (refused otherwise)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_collect)
 
@@ -584,6 +593,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from tunezoo.contribute import ContributionError  # noqa: PLC0415
 
         errors.append(ContributionError)
+    if "dataset_builders.collect" in sys.modules:
+        from dataset_builders.collect import MachineMismatchError  # noqa: PLC0415
+
+        errors.append(MachineMismatchError)
     if "dataset_builders.zoo" in sys.modules:
         from dataset_builders.zoo import UnknownModelError  # noqa: PLC0415
 
