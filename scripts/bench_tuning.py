@@ -471,6 +471,20 @@ def _fmt_ratio(v: float, bound: bool = False) -> str:
     return f"{'<=' if bound else ''}{v:.2f}x"
 
 
+def _machine_mismatch_note(report: dict[str, Any]) -> list[str]:
+    """A line saying so when the code was compiled for one CPU and run on another: such a
+    report measures transfer, and must not be read beside the target's own runs."""
+    llvm_cpu = report["machine"].get("llvm_cpu")
+    target = report["settings"]["target"]
+    if not llvm_cpu or not target.startswith("llvm-") or target == f"llvm-{llvm_cpu}":
+        return []
+    return [
+        f"**Measured on another CPU than the target:** compiled for `{target}`, run on this "
+        f"machine's `{llvm_cpu}` ({report['machine']['cpu']}).",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     budgets = s["budgets"]
@@ -487,6 +501,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['loadavg_end'][1]:.2f} at the end (5 min). "
         f"Command: `{report['command']}`",
         "",
+        *_machine_mismatch_note(report),
         "## Search-time speedup over xgb (time / trials to reach xgb's final best)",
         "",
         "`<=`: some seed never reached it (charged its whole session): an upper bound."

@@ -70,3 +70,17 @@ def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_
     assert "within 2% of it" in (tmp_path / "loose.md").read_text()
     assert (tmp_path / "loose.png").stat().st_size > 0
     assert loose["resummarized_from"]["json"] == str(source)
+
+
+def test_a_report_says_when_it_ran_on_another_cpu_than_its_target(bench, tmp_path):
+    """The committed Zen 4 run says nothing; the same run relabelled as run on a Xeon
+    (llvm cpu rocketlake) says which CPU it was compiled for and which it ran on."""
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-192-meta.json"
+    report = bench.json.loads(source.read_text())
+    assert report["machine"]["llvm_cpu"] == "znver4"
+    assert "another CPU" not in bench.markdown(report)
+    report["machine"].update(llvm_cpu="rocketlake", cpu="Intel(R) Xeon(R) Processor")
+    text = bench.markdown(report)
+    assert "compiled for `llvm-znver4`, run on this machine's `rocketlake`" in text
