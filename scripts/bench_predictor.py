@@ -6,7 +6,7 @@ tuner would batch them: one forward pass per batch of candidates. Feature extrac
 it is the other half of the cost a tuner pays per candidate.
 
     python scripts/bench_predictor.py --dataset data/llvm-znver4 \
-        --predictor tunezoo/artifacts/score-blend.llvm-znver4
+        --predictor tunezoo/artifacts/seed-ensemble.llvm-znver4
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from tunezoo.features import ExtractionStats, extract_features
+from tunezoo.hardware import detect_hardware
 from tunezoo.models import ARCHITECTURES, build_model
 from tunezoo.predictor import Predictor, fit_normalizer
 from tunezoo.records import read_records, read_workloads
@@ -87,6 +88,8 @@ def main() -> None:
 
     results: dict = {
         "machine": platform.processor() or platform.machine(),
+        "cpu": detect_hardware().cpu_model,  # figures differ between CPUs: say which
+        "predictor": args.predictor,
         "torch": torch.__version__,
         "candidates_available": len(fs),
         "stores_per_candidate_mean": float(np.mean(fs.stores_per_record())),

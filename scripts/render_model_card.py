@@ -3,7 +3,7 @@
 The same card `tunezoo publish model` uploads, made from the artifact's config.json and
 metrics.json with the templates in cards/; used for the artifacts bundled in the package.
 
-    python scripts/render_model_card.py tunezoo/artifacts/score-blend.llvm-znver4
+    python scripts/render_model_card.py tunezoo/artifacts/seed-ensemble.llvm-znver4
 """
 
 from __future__ import annotations

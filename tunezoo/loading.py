@@ -288,7 +288,7 @@ def load_predictor(
     **adapt_kwargs: Any,
 ) -> TunezooCostModel | MetaAdaptiveCostModel | HybridCostModel:
     """A MetaSchedule cost model for a target key (``llvm-znver4``) or a predictor name
-    (``score-blend.llvm-znver4``, ``name@revision``).
+    (``seed-ensemble.llvm-znver4``, ``name@revision``).
 
     ``mode`` is ``frozen`` (predict only), ``adaptive`` (few-shot updates during tuning;
     ``adapt_kwargs`` are :class:`tunezoo.cost_model.AdaptConfig` fields: steps, lr, ...)

@@ -11,7 +11,7 @@ Writes ``--out``: ``config.json`` + ``model.safetensors`` (a Predictor whose
 Example (the bundled llvm-x86 meta-init; the full command is in scripts/train_meta.py):
     taskset -c 0 python scripts/train_meta.py --dataset data/llvm-znver4 \
         --out tunezoo/artifacts/score-blend.meta-llvm-x86 --arch score-blend \
-        --from-predictor tunezoo/artifacts/score-blend.llvm-znver4
+        --from-predictor score-blend.llvm-znver4  # bundled until ab9ba4b; see train_meta.py
 """
 
 from __future__ import annotations
