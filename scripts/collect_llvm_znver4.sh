@@ -7,8 +7,11 @@
 # fast kernel average over >= 25 ms of calls (TVM raises `number` to reach it), while a slow
 # kernel (>= 25 ms per call, the big convs of the later tasks) is no longer run 3x per repeat;
 # those tasks took 500-1000 s each. Each record stores its settings.
+# TARGET=llvm-rocketlake scripts/collect_llvm_znver4.sh b1 1 collects the same models for
+# another CPU into data/<TARGET> (tunezoo collect refuses a target this machine is not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=${TARGET:-llvm-znver4}
 phase=${1:-b1}
 core=${2:-1}
 models_b1="resnet18,mobilenet_v2,bert_tiny,gpt2_block,llama_block,efficientnet_b0,vgg11,densenet121,resnet50,mobilenet_v3_small,vit_tiny,mlp_mixer_s,squeezenet1_0,bert_base_layer,lstm_cell,resnet34,bert_tiny_s64,bert_tiny_s256,lstm,gru"
@@ -17,7 +20,7 @@ if [ "$phase" = b8 ]; then
 else
   models=$models_b1
 fi
-exec taskset -c "$core" tunezoo collect --target llvm-znver4 --models "$models" \
+exec taskset -c "$core" tunezoo collect --target "$target" --models "$models" \
   --candidates 128 --random 64 --batch 32 --num-cores 1 \
   --number 1 --repeat 5 --min-repeat-ms 25 --cpu-affinity "$core" \
-  --out data/llvm-znver4
+  --out "data/$target"
