@@ -120,6 +120,45 @@ def partial_workloads(path: Path) -> list[dict]:
     return out
 
 
+# How each dataset's collection changed while it ran (one folder's history is not another's).
+COLLECTION_HISTORY: dict[str, dict[str, str]] = {
+    "llvm-znver4": {
+        "sampling": (
+            "The first 21 tasks\n  sampled the random phase with `ReplayTrace` (with"
+            " replacement: the same schedule could be\n  measured several times; these show up"
+            " as duplicate record ids and are pooled by\n  `tunezoo records merge` and by"
+            " training); later tasks sample without replacement\n  (`EvolutionarySearch`,"
+            " `eps_greedy=1`)."
+        ),
+        "builder": (
+            "from 15:50 UTC on 2026-11-24 the same build in `tunezoo.pooled_builder`, one"
+            " worker\n  pool per 16 batches, `builder_pool_batches` in the settings"
+        ),
+        "number": " (from 16:05 UTC on\n  2026-11-24)",
+        "cores": (
+            "Core 1 is the collection core; records measured on core 0 shared\n  it with"
+            " development work (niced below it), so filter on their repeat spread if that\n "
+            " matters."
+        ),
+    },
+    "default": {
+        "sampling": (
+            "The random phase samples\n  without replacement (`EvolutionarySearch`,"
+            " `eps_greedy=1`)."
+        ),
+        "builder": (
+            "the same build in `tunezoo.pooled_builder`, one worker pool per 16\n  batches,"
+            " `builder_pool_batches` in the settings"
+        ),
+        "number": "",
+        "cores": (
+            "While one core collected, the other ran development work or a\n  second"
+            " collector, so filter on the repeat spread if that matters."
+        ),
+    },
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
@@ -199,6 +238,7 @@ def main() -> None:
         f"{w['distinct']} | {w['why']} |"
         for w in stats["partial_workloads"]
     )
+    history = COLLECTION_HISTORY.get(path.name, COLLECTION_HISTORY["default"])
     text = f"""# Datasheet: {path.name}
 
 Measured tuning records for TVM MetaSchedule, collected by `scripts/collect_llvm_znver4.sh`
@@ -211,25 +251,19 @@ computed from the shards by `scripts/datasheet.py` (also in `datasheet.json`).
   in `dataset_builders/zoo` (random weights), deduplicated by structural hash; TVM's own
   MetaSchedule test workloads are excluded (they serve as an independent benchmark).
 - Candidates per task: 64 uniform samples of the design space, then up to 64 from
-  `EvolutionarySearch` guided by XGBoost trained on the random phase. The first 21 tasks
-  sampled the random phase with `ReplayTrace` (with replacement: the same schedule could be
-  measured several times; these show up as duplicate record ids and are pooled by
-  `tunezoo records merge` and by training); later tasks sample without replacement
-  (`EvolutionarySearch`, `eps_greedy=1`). Small design spaces run out early (layout-only
+  `EvolutionarySearch` guided by XGBoost trained on the random phase. {history["sampling"]}
+  Small design spaces run out early (layout-only
   tasks often have a handful of schedules), so some workloads have few records and are
   skipped for ranking. Within each model, compute-heavy tasks are collected first. Failed
   builds/runs are kept with an error kind.
 - Measurement: MetaSchedule `LocalBuilder` (the default build minus the tensor-intrinsic
-  import; from 15:50 UTC on 2026-11-24 the same build in `tunezoo.pooled_builder`, one worker
-  pool per 16 batches, `builder_pool_batches` in the settings) and `LocalRunner`, cache
+  import; {history["builder"]}) and `LocalRunner`, cache
   flush {s.get("enable_cpu_cache_flush")}; timing settings
   ({timing_text}). TVM raises `number` until a repeat lasts `min_repeat_ms`, so every run
-  time of a fast kernel averages >= 25 ms of calls either way; `number=1` (from 16:05 UTC on
-  2026-11-24) stops running slow kernels 3 times per repeat;
+  time of a fast kernel averages >= 25 ms of calls either way; `number=1`{history["number"]}
+  stops running slow kernels 3 times per repeat;
   each collector is pinned to one core and the target uses `num-cores: 1`; records per
-  core: {affinity_text}. Core 1 is the collection core; records measured on core 0 shared
-  it with development work (niced below it), so filter on their repeat spread if that
-  matters.
+  core: {affinity_text}. {history["cores"]}
 - Target: `{target}`
 - Machine: {cpu}; TVM {records.column("tvm_version")[0]}.
 
