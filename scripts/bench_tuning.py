@@ -90,6 +90,7 @@ import tvm
 from tunezoo.cost_model import TimedCostModel
 from tunezoo.predictor import WEIGHTS_FILE, Predictor, sha256_file
 from tunezoo.records import utc_time
+from tunezoo.targets import UnknownTargetError, get_target
 from tunezoo.tuning import WORKLOADS, TuneResult, tune
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -476,7 +477,11 @@ def _machine_mismatch_note(report: dict[str, Any]) -> list[str]:
     report measures transfer, and must not be read beside the target's own runs."""
     llvm_cpu = report["machine"].get("llvm_cpu")
     target = report["settings"]["target"]
-    if not llvm_cpu or not target.startswith("llvm-") or target == f"llvm-{llvm_cpu}":
+    try:
+        target_cpu = get_target(target).llvm_cpu  # None for GPUs
+    except UnknownTargetError:  # a key this machine's registry lacks: nothing to compare
+        return []
+    if not llvm_cpu or not target_cpu or target_cpu == llvm_cpu:
         return []
     return [
         f"**Measured on another CPU than the target:** compiled for `{target}`, run on this "
