@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tunezoo.feature_kinds import FEATURE_KINDS, artifact_name
 from tunezoo.features import FEATURE_VERSION
 from tunezoo.loading import artifacts_dir, bundled_predictors, load_predictor
 from tunezoo.meta import META_KEY
@@ -21,9 +22,10 @@ ARTIFACTS = sorted(bundled_predictors().items())
 @pytest.mark.parametrize(("name", "path"), ARTIFACTS, ids=[n for n, _ in ARTIFACTS])
 def test_bundled_artifact_is_named_after_its_contents(name, path: Path):
     config = json.loads((path / "config.json").read_text())
-    assert name == f"{config['arch']}.{config['target_key']}"
-    assert config["feature_version"] == FEATURE_VERSION
+    assert config["feature_version"] in FEATURE_KINDS
+    assert name == artifact_name(config["arch"], config["feature_version"], config["target_key"])
     metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["feature_version"] == config["feature_version"]
     assert metrics["arch"] == config["arch"]
     for file, sha in metrics["files_sha256"].items():
         assert sha256_file(path / file) == sha, f"{file} changed after training"

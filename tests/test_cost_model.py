@@ -121,12 +121,14 @@ def test_predict_scores_real_candidates_in_one_forward_pass(measured, monkeypatc
     assert np.isfinite(scores).all() and (scores > 0).all()
     mats = features_of_candidates(measured.context, measured.candidates)
     assert np.allclose(scores, positive_scores(original.score_matrices(mats)))
-    # a candidate's score does not depend on its batch
+    # a candidate's score does not depend on its batch, and is not computed twice
     alone = model.predict(measured.context, measured.candidates[:1])
     assert np.allclose(alone, scores[:1], rtol=1e-6)
+    assert calls == [len(measured.candidates)]
     stats = model.stats()
     assert stats["predict_calls"] == 2
     assert stats["predicted_candidates"] == len(measured.candidates) + 1
+    assert stats["scored_candidates"] == len(set(model._scores)) <= len(measured.candidates)
     assert stats["feature_seconds"] > 0 and stats["predict_seconds"] > 0
     assert stats["total_seconds"] >= stats["feature_seconds"] + stats["predict_seconds"]
 

@@ -159,8 +159,20 @@ def model_card_spec(
         "heldout": heldout,
         "architecture": config.get("architecture") or config.get("arch") or name.split(".")[0],
         "composition": composition(config.get("arch"), config.get("arch_config") or {}),
+        "features": _feature_description(feature_version),
     }
     return CardSpec("model", card_data, MODEL_TEMPLATE, values, results)
+
+
+def _feature_description(feature_version: int | str | None) -> dict[str, str] | None:
+    """The feature kind's short name and description (None for a version unknown here)."""
+    from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind  # noqa: PLC0415
+
+    try:
+        kind = feature_kind(str(feature_version))
+    except UnknownFeatureVersionError:
+        return None
+    return {"name": kind.name, "description": kind.description}
 
 
 def composition(arch: str | None, arch_config: dict[str, Any]) -> str:

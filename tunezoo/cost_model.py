@@ -42,7 +42,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
-from tunezoo.features import FEATURE_VERSION
+from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind
 from tunezoo.models import build_model
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
 from tunezoo.training import LOSSES
@@ -112,6 +112,14 @@ def run_latency(result: Any) -> float:
         return math.inf
     values = [float(s) for s in result.run_secs]
     return sum(values) / len(values)
+
+
+def _check_feature_version(version: Any, what: str) -> None:
+    """Refuse a predictor whose features this tunezoo cannot compute at tune time."""
+    try:
+        feature_kind(str(version))
+    except UnknownFeatureVersionError as exc:
+        raise FeatureVersionError(f"{what}: {exc}") from None
 
 
 def _workload_key(context: Any) -> str:
@@ -217,6 +225,7 @@ def _new_stats(mode: str) -> dict[str, Any]:
         "failed_candidates": 0,
         "workloads": 0,
         "train_steps": 0,
+        "scored_candidates": 0,  # went through a forward pass (the rest were remembered)
         "last_loss_first_step": None,
         "last_loss_last_step": None,
         "feature_seconds": 0.0,  # feature extraction, in predict and update
@@ -247,12 +256,9 @@ class TunezooCostModel(PyCostModel):
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {list(MODES)}")
-        if predictor.feature_version != FEATURE_VERSION:
-            raise FeatureVersionError(
-                f"the predictor ({predictor.arch}, {predictor.target_key}) was trained on "
-                f"features {predictor.feature_version!r}, but this tunezoo computes "
-                f"{FEATURE_VERSION!r}; use a predictor trained for this version"
-            )
+        _check_feature_version(
+            predictor.feature_version, f"{predictor.arch}.{predictor.target_key}"
+        )
         if adapt is not None and adapt_kwargs:
             raise ValueError("give either adapt=AdaptConfig(...) or its fields, not both")
         self.mode: str = mode
@@ -269,25 +275,48 @@ class TunezooCostModel(PyCostModel):
         self._optimizer: torch.optim.Optimizer | None = None
         self._rng = np.random.default_rng(self.adapt.seed)
         self._stats = _new_stats(mode)
-        self._features = CandidateFeatureCache(feature_cache_size)
+        self._features = CandidateFeatureCache(feature_cache_size, predictor.feature_version)
+        # raw scores by candidate key, valid until the weights change (_train clears it)
+        self._scores: dict[Any, float] = {}
 
     # ------------------------------------------------------------------ MetaSchedule API
 
     def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
-        """Scores (higher = predicted faster, always > 0), one forward pass for all."""
+        """Scores (higher = predicted faster, always > 0): one forward pass for the
+        candidates not scored since the weights last changed; the others are remembered
+        (the evolutionary search scores most of a population again in every generation)."""
         t0 = time.perf_counter()
-        mats = self._features.features(context, candidates)
-        t1 = time.perf_counter()
-        raw = self.predictor.score_matrices(mats)
-        t2 = time.perf_counter()
+        _, raw = self.keyed_raw_scores(context, candidates)
         out = positive_scores(raw)
         s = self._stats
         s["predict_calls"] += 1
-        s["predicted_candidates"] += len(mats)
-        s["feature_seconds"] += t1 - t0
-        s["predict_seconds"] += t2 - t1
+        s["predicted_candidates"] += len(raw)
         s["total_seconds"] += time.perf_counter() - t0
         return out
+
+    def keyed_raw_scores(
+        self, context: Any, candidates: Sequence[Any]
+    ) -> tuple[list[Any], np.ndarray]:
+        """(a key per candidate, its raw score) with the remembered scores reused; what
+        :meth:`predict` maps to positive scores. Equal keys are equal schedules of one task
+        (see :meth:`CandidateFeatureCache.keyed_features`). Timed into ``feature_seconds``
+        and ``predict_seconds``; the caller counts the call."""
+        t0 = time.perf_counter()
+        keys, mats = self._features.keyed_features(context, candidates)
+        t1 = time.perf_counter()
+        new = {k: m for k, m in zip(keys, mats, strict=True) if k not in self._scores}
+        if len(self._scores) + len(new) > self._features.max_entries:
+            self._scores.clear()  # bounded like the features: a long session stays small
+            new = dict(zip(keys, mats, strict=True))
+        if new:
+            scored = self.predictor.score_matrices(list(new.values()))
+            self._scores.update(zip(new, scored.tolist(), strict=True))
+        raw = np.array([self._scores[k] for k in keys], dtype=np.float64)
+        s = self._stats
+        s["scored_candidates"] += len(new)
+        s["feature_seconds"] += t1 - t0
+        s["predict_seconds"] += time.perf_counter() - t1
+        return keys, raw
 
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
         """Frozen: count only. Adaptive: remember the measurements, take a few steps."""
@@ -351,6 +380,7 @@ class TunezooCostModel(PyCostModel):
         self.mode = sidecar.get("mode", self.mode)
         self._stats = {**_new_stats(self.mode), **sidecar.get("stats", {}), "mode": self.mode}
         self._optimizer = None  # Adam's moments belong to the old weights
+        self._scores.clear()  # and so do the remembered scores
 
     # ------------------------------------------------------------------------ tunezoo API
 
@@ -360,11 +390,7 @@ class TunezooCostModel(PyCostModel):
         target = Path(path)
         sidecar = _read_sidecar(target)
         config = sidecar["predictor"]
-        if config.get("feature_version") != FEATURE_VERSION:
-            raise FeatureVersionError(
-                f"{target}: saved with features {config.get('feature_version')!r}, this "
-                f"tunezoo computes {FEATURE_VERSION!r}"
-            )
+        _check_feature_version(config.get("feature_version"), str(target))
         model = build_model(config["arch"], config["arch_config"])
         state, mean, std = _read_weights(target)
         model.load_state_dict(state, strict=True)
@@ -420,6 +446,7 @@ class TunezooCostModel(PyCostModel):
         if not groups or cfg.steps == 0:
             return
         model = self.predictor.model
+        self._scores.clear()  # the weights are about to change
         if self._optimizer is None:
             self._optimizer = torch.optim.AdamW(
                 model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay

@@ -12,6 +12,7 @@ latency) but are kept in training with label 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
+from tunezoo.feature_kinds import PER_STORE, feature_kind
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
 from tunezoo.predictor import Predictor, blend_with_xgboost, ensemble_of
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
@@ -59,16 +61,24 @@ def load_parts(
     cache_dir: str | Path | None,
     log=print,
     until=None,
+    feature_version: str = FEATURE_VERSION,
 ) -> dict[str, RankingData]:
     out = {}
     for part in parts:
         stats = ExtractionStats()
         out[part] = load_ranking_data(
-            dataset_dir, part, workers=workers, cache_dir=cache_dir, stats=stats, until=until
+            dataset_dir,
+            part,
+            workers=workers,
+            cache_dir=cache_dir,
+            stats=stats,
+            until=until,
+            feature_version=feature_version,
         )
         log(
             f"{part}: {len(out[part].group_ids)} workloads, {len(out[part])} candidates "
-            f"(features: {stats.computed} computed at {stats.records_per_second():.0f} rec/s,"
+            f"({feature_kind(feature_version).name} features: {stats.computed} computed at "
+            f"{stats.records_per_second():.0f} rec/s,"
             f" {stats.from_cache} cached, {stats.failed} failed)"
         )
     return out
@@ -97,6 +107,7 @@ def run_training(
     until=None,
     ensemble: int = 1,
     blend_xgboost: bool = False,
+    feature_version: str = FEATURE_VERSION,
 ) -> dict:
     """Train every architecture and baseline on ``train``, select on ``validation``,
     report ``test`` and ``heldout``; save the best architecture as the predictor.
@@ -106,19 +117,29 @@ def run_training(
     trains that many members per architecture (seeds ``config.seed``, ``+1``, ...) and
     keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too.
     ``blend_xgboost`` adds, for every architecture, its blend with the ``ms-xgb`` baseline
-    (:func:`blend_weights`) as one more candidate for the validation choice."""
+    (:func:`blend_weights`) as one more candidate for the validation choice.
+    ``feature_version`` (:mod:`tunezoo.feature_kinds`) is what the predictors read; the
+    XGBoost baselines always read per-store features, their own, so that a predictor on
+    other features is compared with what MetaSchedule's XGBoost does with its own."""
     from tunezoo.baselines import train_xgb  # noqa: PLC0415
 
+    kind = feature_kind(feature_version)
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     if blend_xgboost and "ms-xgb" not in baselines:
         raise ValueError("blend_xgboost needs the ms-xgb baseline (add it to baselines)")
+    if blend_xgboost and kind is not PER_STORE:
+        raise ValueError(
+            f"blend_xgboost blends trees over per-store features into the predictor; the "
+            f"predictor reads {kind.name} features, so it cannot (drop --blend-xgboost)"
+        )
     config = config or TrainConfig()
     t0 = time.time()
     # The cut-off is fixed before anything is read: a collector may add shards while this
     # trains, and the snapshot must be the data the model saw, not the data at the end.
     cutoff = until or data_until(dataset_dir)
-    data = load_parts(
+    every_part = functools.partial(
+        load_parts,
         dataset_dir,
         ("train", "validation", *PARTS),
         workers=workers,
@@ -126,6 +147,8 @@ def run_training(
         log=log,
         until=cutoff,
     )
+    data = every_part(feature_version=kind.version)
+    baseline_data = every_part() if baselines and kind is not PER_STORE else data
     results: dict[str, dict] = {}
     predictors: dict[str, Predictor] = {}
     for arch in archs:
@@ -167,9 +190,16 @@ def run_training(
         log(f"--- training baseline {name}")
         t1 = time.time()
         model = train_xgb(
-            name, data["train"], data["validation"], seed=config.seed, threads=config.threads
+            name,
+            baseline_data["train"],
+            baseline_data["validation"],
+            seed=config.seed,
+            threads=config.threads,
         )
-        results[name] = {**_part_metrics(model, data), "train_seconds": round(time.time() - t1, 1)}
+        results[name] = {
+            **_part_metrics(model, baseline_data),
+            "train_seconds": round(time.time() - t1, 1),
+        }
         if name == "ms-xgb" and blend_xgboost:
             for label in list(predictors):
                 blended = _blend(predictors[label], model, data["validation"], label)
@@ -186,7 +216,7 @@ def run_training(
         "arch": best.arch,
         "model": best_label,  # the entry of "models" that was saved
         "ensemble": ensemble,
-        "feature_version": FEATURE_VERSION,
+        "feature_version": kind.version,
         "dataset": str(dataset_dir),
         "data_until": cutoff.isoformat(),
         "data_counts": {
@@ -253,7 +283,13 @@ def run_evaluation(
     """
     predictor = Predictor.load(predictor_dir)
     data = load_parts(
-        dataset_dir, parts, workers=workers, cache_dir=cache_dir, log=log, until=until
+        dataset_dir,
+        parts,
+        workers=workers,
+        cache_dir=cache_dir,
+        log=log,
+        until=until,
+        feature_version=predictor.feature_version,
     )
     if workloads is not None:
         data = {p: only_workloads(d, workloads.get(p, []), part=p) for p, d in data.items()}

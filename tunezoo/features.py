@@ -18,10 +18,11 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,12 +52,17 @@ class FeatureSet:
     def stores_per_record(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    @property
+    def dim(self) -> int:
+        """Numbers per row (164 for per-store features, more or fewer for other kinds)."""
+        return int(self.values.shape[1])
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> FeatureSet:
         idx = np.asarray(indices, dtype=np.int64)
         parts = [self.record(int(i)) for i in idx]
         counts = np.array([len(p) for p in parts], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        values = np.concatenate(parts) if parts else np.zeros((0, PER_STORE_DIM), np.float32)
+        values = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
         return FeatureSet(
             [self.record_ids[i] for i in idx],
             [self.workload_ids[i] for i in idx],
@@ -71,14 +77,12 @@ class FeatureSet:
         workload_ids: list[str],
         mats: list[np.ndarray],
         version: str = FEATURE_VERSION,
+        dim: int = PER_STORE_DIM,
     ) -> FeatureSet:
+        """``dim`` is only needed when ``mats`` is empty (the rows say it otherwise)."""
         counts = np.array([len(m) for m in mats], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        values = (
-            np.concatenate(mats).astype(np.float32)
-            if mats
-            else np.zeros((0, PER_STORE_DIM), np.float32)
-        )
+        values = np.concatenate(mats).astype(np.float32) if mats else np.zeros((0, dim), np.float32)
         return FeatureSet(record_ids, workload_ids, offsets, values, version)
 
 
@@ -246,43 +250,24 @@ def extract_features(
     rids = rows.column("record_id").to_pylist()
     traces = rows.column("trace").to_pylist()
     args = rows.column("args_info").to_pylist()
-
-    found: dict[str, np.ndarray] = {}
-    jobs, job_keys = [], []
-    for (wid, target_json), idx in groups.items():
-        cached = _load_cache(_cache_path(cache, wid, target_json))
-        missing = [i for i in idx if rids[i] not in cached]
-        for i in idx:
-            if rids[i] in cached:
-                found[rids[i]] = cached[rids[i]]
-        stats.from_cache += len(idx) - len(missing)
-        for start in range(0, len(missing), chunk_size):
-            part = missing[start : start + chunk_size]
-            jobs.append((mod_json[wid], target_json, [(rids[i], traces[i], args[i]) for i in part]))
-            job_keys.append((wid, target_json))
-
-    computed: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    bar = tqdm(
-        total=sum(len(j[2]) for j in jobs),
+    found = cached_per_group(
+        groups,
+        rids,
+        path_of=lambda key: _cache_path(cache, *key),
+        load=_load_cache,
+        save=_save_cache,
+        job_of=lambda key, part: (
+            mod_json[key[0]],
+            key[1],
+            [(rids[i], traces[i], args[i]) for i in part],
+        ),
+        worker=_extract_workload_chunk,
+        workers=workers,
+        chunk_size=chunk_size,
+        stats=stats,
+        progress=progress,
         desc="features",
-        unit="rec",
-        disable=not progress or not jobs,
     )
-    results = _run_jobs(jobs, workers)
-    for key, result in zip(job_keys, results, strict=True):
-        for rid, mat, _err in result:
-            if mat is None:
-                stats.failed += 1
-                continue
-            found[rid] = mat
-            computed.setdefault(key, {})[rid] = mat
-            stats.computed += 1
-        bar.update(len(result))
-    bar.close()
-    for (wid, target_json), feats in computed.items():
-        path = _cache_path(cache, wid, target_json)
-        _save_cache(path, {**_load_cache(path), **feats})
-
     mask = np.array([r in found for r in rids], dtype=bool)
     keep = [i for i in range(len(rids)) if mask[i]]
     fs = FeatureSet.from_list(
@@ -293,13 +278,66 @@ def extract_features(
     return fs, mask
 
 
-def _run_jobs(jobs: list, workers: int):
-    """Results in job order, as they finish (a generator, so progress can be shown)."""
+def cached_per_group(
+    groups: dict[Hashable, list[int]],
+    rids: list[str],
+    *,
+    path_of: Callable[[Any], Path],
+    load: Callable[[Path], dict[str, Any]],
+    save: Callable[[Path, dict[str, Any]], None],
+    job_of: Callable[[Any, list[int]], Any],
+    worker: Callable[[Any], list[tuple[str, Any, str | None]]],
+    workers: int,
+    chunk_size: int,
+    stats: ExtractionStats,
+    progress: bool,
+    desc: str,
+) -> dict[str, Any]:
+    """The value of every row (by record id) that has one: from each group's (workload's)
+    cache file at ``path_of(key)``, the rest computed by ``worker`` on jobs of up to
+    ``chunk_size`` rows of one group (``job_of``), in ``workers`` processes, then added to
+    the cache. A worker returns ``(record id, value or None, error)`` per row; rows with
+    no value are counted as failed. Every derived, cached feature path goes through this,
+    so they fail, count and cache alike."""
+    found: dict[str, Any] = {}
+    jobs, job_keys, sizes = [], [], []
+    for key, idx in groups.items():
+        cached = load(path_of(key))
+        missing = [i for i in idx if rids[i] not in cached]
+        found.update({rids[i]: cached[rids[i]] for i in idx if rids[i] in cached})
+        stats.from_cache += len(idx) - len(missing)
+        for start in range(0, len(missing), chunk_size):
+            part = missing[start : start + chunk_size]
+            jobs.append(job_of(key, part))
+            job_keys.append(key)
+            sizes.append(len(part))
+    computed: dict[Any, dict[str, Any]] = {}
+    bar = tqdm(total=sum(sizes), desc=desc, unit="rec", disable=not progress or not jobs)
+    for key, result in zip(job_keys, run_jobs(worker, jobs, workers), strict=True):
+        for rid, value, _err in result:
+            if value is None:
+                stats.failed += 1
+                continue
+            found[rid] = value
+            computed.setdefault(key, {})[rid] = value
+            stats.computed += 1
+        bar.update(len(result))
+    bar.close()
+    for key, values in computed.items():
+        path = path_of(key)
+        save(path, {**load(path), **values})
+    return found
+
+
+def run_jobs(worker: Callable[[Any], Any], jobs: list, workers: int) -> Iterator[Any]:
+    """``worker(job)`` for every job, results in job order as they finish (a generator,
+    so progress can be shown); ``workers`` > 1 uses spawned processes (TVM is not
+    fork-safe), so ``worker`` must be a module-level function."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            yield _extract_workload_chunk(job)
+            yield worker(job)
         return
     import multiprocessing as mp  # noqa: PLC0415
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(_extract_workload_chunk, jobs)
+        yield from pool.map(worker, jobs)

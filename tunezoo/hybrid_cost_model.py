@@ -58,8 +58,9 @@ from tunezoo.cost_model import (
     positive_scores,
     run_latency,
 )
+from tunezoo.feature_kinds import PER_STORE
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
-from tunezoo.predictor import PredictorFormatError
+from tunezoo.predictor import FeatureVersionError, PredictorFormatError
 
 MODE = "hybrid"
 HYBRID_SETTINGS = ("window", "min_online", "xgb_threads")  # keyword settings of the class
@@ -182,6 +183,12 @@ class HybridCostModel(PyCostModel):
             )
         if min_online < 2:
             raise ValueError("min_online must be at least 2")
+        weights = prior.init if isinstance(prior, MetaAdaptiveCostModel) else prior.predictor
+        if weights.feature_version != PER_STORE.version:
+            raise FeatureVersionError(
+                "the online XGBoost model reads per-store features from the prior's cache, "
+                f"but the prior reads {weights.feature_version!r}; use a per-store prior"
+            )
         self.prior = prior
         self.window = window
         self.min_online = min_online

@@ -45,7 +45,6 @@ import torch
 from torch.func import functional_call
 
 from tunezoo.evaluate import evaluate_ranking
-from tunezoo.features import FEATURE_VERSION
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, fit_normalizer
 from tunezoo.training import LOSSES, PackedBatcher, RankingData, ranking_data_from_tables
 
@@ -354,28 +353,29 @@ def meta_train(
     the pretrained predictor before any adaptation. Step 0 (the predictor itself) is a
     candidate of the validation selection, so the result is never worse on validation.
     """
-    from tunezoo.models import build_model  # noqa: PLC0415
+    from tunezoo.models import build_model, with_input_dim  # noqa: PLC0415
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     if start_from is None:
         mean, std = fit_normalizer(train.features.values)
-        model = build_model(config.arch, config.arch_config)
+        arch_config = with_input_dim(config.arch, config.arch_config, train.features.dim)
+        model = build_model(config.arch, arch_config)
     else:
         if start_from.arch != config.arch:
             raise ValueError(
                 f"start_from is a {start_from.arch} predictor but the meta config asks for "
                 f"{config.arch}; pass --arch {start_from.arch}"
             )
-        if start_from.feature_version != FEATURE_VERSION:
+        if start_from.feature_version != train.features.feature_version:
             raise FeatureVersionError(
-                f"start_from was trained on features {start_from.feature_version!r}, this "
-                f"tunezoo computes {FEATURE_VERSION!r}"
+                f"start_from was trained on features {start_from.feature_version!r}, the "
+                f"meta-training data are {train.features.feature_version!r}"
             )
         mean, std = start_from.mean.detach().clone(), start_from.std.detach().clone()
         model = copy.deepcopy(start_from.model)
-    predictor = Predictor(model, mean, std, target_key)
+    predictor = Predictor(model, mean, std, target_key, train.features.feature_version)
     pool = TaskPool(train, predictor, min_successful=config.min_candidates)
     if not len(pool):
         raise ValueError(

@@ -40,7 +40,8 @@ from tunezoo.cost_model import (
 )
 from tunezoo.cost_model import _new_stats as _cost_model_stats
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
-from tunezoo.features import FEATURE_VERSION, FeatureSet
+from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind
+from tunezoo.features import FeatureSet
 from tunezoo.meta import META_KEY, adapt, is_meta_init
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
 from tunezoo.training import RankingData
@@ -54,12 +55,12 @@ def _new_stats() -> dict[str, Any]:
     return {**_cost_model_stats(MODE), "adaptations": 0}
 
 
-def _group_data(mats: list[np.ndarray], latencies: list[float]) -> RankingData:
-    """One workload's measurements as the RankingData :func:`adapt` takes."""
+def _group_data(mats: list[np.ndarray], latencies: list[float], version: str) -> RankingData:
+    """One workload's measurements (features of ``version``) as :func:`adapt` takes them."""
     n = len(mats)
     lat = np.asarray(latencies, dtype=np.float64)
     return RankingData(
-        FeatureSet.from_list([str(i) for i in range(n)], ["session"] * n, mats),
+        FeatureSet.from_list([str(i) for i in range(n)], ["session"] * n, mats, version),
         lat,
         np.zeros(n, np.float32),  # adapt() labels within the workload itself
         np.zeros(n, np.int64),
@@ -89,11 +90,10 @@ class MetaAdaptiveCostModel(PyCostModel):
                 f"{init.arch}.{init.target_key} is a predictor, not a meta-initialisation "
                 f"(no metadata.{META_KEY}); use TunezooCostModel(mode='adaptive') for it"
             )
-        if init.feature_version != FEATURE_VERSION:
-            raise FeatureVersionError(
-                f"the meta-initialisation was trained on features {init.feature_version!r}, "
-                f"this tunezoo computes {FEATURE_VERSION!r}"
-            )
+        try:
+            feature_kind(init.feature_version)
+        except UnknownFeatureVersionError as exc:
+            raise FeatureVersionError(f"the meta-initialisation: {exc}") from None
         if max_support < 2:
             raise ValueError("max_support must be at least 2")
         self.init = init
@@ -104,7 +104,7 @@ class MetaAdaptiveCostModel(PyCostModel):
         self._latencies: dict[str, list[float]] = {}
         self._adapted: dict[str, Predictor] = {}
         self._stats = _new_stats()
-        self._features = CandidateFeatureCache(feature_cache_size)
+        self._features = CandidateFeatureCache(feature_cache_size, init.feature_version)
 
     # ------------------------------------------------------------------ MetaSchedule API
 
@@ -222,7 +222,7 @@ class MetaAdaptiveCostModel(PyCostModel):
         if len(mats) < 2 or not np.isfinite(lat).any():
             return  # nothing to rank yet: the init keeps scoring this workload
         t0 = time.perf_counter()
-        self._adapted[key] = adapt(self.init, _group_data(mats, lat))
+        self._adapted[key] = adapt(self.init, _group_data(mats, lat, self.init.feature_version))
         s = self._stats
         s["train_seconds"] += time.perf_counter() - t0
         s["adaptations"] += 1

@@ -84,7 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load(
-    dataset: str, cache_dir: str | None, min_candidates: int, until: dt.datetime
+    dataset: str,
+    cache_dir: str | None,
+    min_candidates: int,
+    until: dt.datetime,
+    feature_version: str = FEATURE_VERSION,
 ) -> dict[str, RankingData]:
     out = {}
     for part in PARTS:
@@ -95,6 +99,7 @@ def load(
             cache_dir=cache_dir,
             progress=False,
             until=until,
+            feature_version=feature_version,
         )
         print(f"{part}: {len(out[part].group_ids)} workloads, {len(out[part])} candidates")
     return out
@@ -108,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         args.meta_steps, args.eval_every, args.eval_draws_final = 100, 25, 2
     target = args.target or Path(args.dataset).resolve().name
     until = args.until or data_until(args.dataset)  # fixed first: collection may be running
-    data = load(args.dataset, args.cache_dir, args.min_candidates, until)
     start_from = Predictor.load(args.from_predictor) if args.from_predictor else None
+    # a pretrained start reads its own features; from scratch, per-store
+    version = start_from.feature_version if start_from is not None else FEATURE_VERSION
+    data = load(args.dataset, args.cache_dir, args.min_candidates, until, version)
     skip = ("algorithm", "inner_lr")
     base = {f.name: getattr(args, f.name) for f in fields(MetaConfig) if f.name not in skip}
     runs = {}
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "algorithm": best_alg,
         "selected_run": best_run,
         "meta": config.meta_fields(),
-        "feature_version": FEATURE_VERSION,
+        "feature_version": version,
         "dataset": str(args.dataset),
         "data_until": until.isoformat(),
         "data_counts": {

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from tunezoo.features import FEATURE_VERSION, PER_STORE_DIM, FeatureSet
+from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind
+from tunezoo.features import FEATURE_VERSION, FeatureSet
 from tunezoo.models import PackSumTrees, ScoreBlend, SeedEnsemble, build_model, model_config
 from tunezoo.models.base import StoreSetModel
 
@@ -41,8 +42,8 @@ class FeatureVersionError(PredictorFormatError):
 @dataclass
 class Predictor:
     model: StoreSetModel
-    mean: torch.Tensor  # (PER_STORE_DIM,)
-    std: torch.Tensor  # (PER_STORE_DIM,)
+    mean: torch.Tensor  # (feature_dim,)
+    std: torch.Tensor  # (feature_dim,)
     target_key: str
     feature_version: str = FEATURE_VERSION
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +51,11 @@ class Predictor:
     @property
     def arch(self) -> str:
         return self.model.arch
+
+    @property
+    def feature_dim(self) -> int:
+        """Numbers per feature row of this predictor's feature version."""
+        return feature_kind(self.feature_version).dim
 
     # ------------------------------------------------------------------- scoring
 
@@ -68,8 +74,11 @@ class Predictor:
         self, values: np.ndarray, offsets: np.ndarray, chunk: int = 16384
     ) -> np.ndarray:
         """Scores (higher = predicted faster) for packed features, in chunks of candidates."""
-        if values.ndim != 2 or values.shape[1] != PER_STORE_DIM:
-            raise ValueError(f"features must be (stores, {PER_STORE_DIM}), got {values.shape}")
+        dim = self.feature_dim
+        if values.ndim != 2 or values.shape[1] != dim:
+            raise ValueError(
+                f"{self.feature_version} features must be (rows, {dim}), got {values.shape}"
+            )
         self.model.eval()
         n = len(offsets) - 1
         out = np.empty(n, dtype=np.float32)
@@ -106,7 +115,7 @@ class Predictor:
             "arch": self.arch,
             "arch_config": model_config(self.model),
             "feature_version": self.feature_version,
-            "feature_dim": PER_STORE_DIM,
+            "feature_dim": self.feature_dim,
             "target_key": self.target_key,
             "score": "higher is faster; trained on normalised throughput per workload",
             "metadata": self.metadata,
@@ -134,10 +143,9 @@ class Predictor:
         return {name: sha256_file(out / name) for name in (CONFIG_FILE, WEIGHTS_FILE)}
 
     @classmethod
-    def load(
-        cls, directory: str | Path, *, feature_version: str | None = FEATURE_VERSION
-    ) -> Predictor:
-        """Load strictly. ``feature_version=None`` skips the version check (inspection only)."""
+    def load(cls, directory: str | Path, *, feature_version: str | None = None) -> Predictor:
+        """Load strictly: a feature version this tunezoo computes (``feature_version``: that
+        one only), the architecture's exact tensors, the normaliser."""
         path = Path(directory)
         config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
         for p in (config_path, weights_path):
@@ -152,12 +160,17 @@ class Predictor:
                 f"{config_path}: format {config.get('tunezoo_predictor_format')!r}, expected "
                 f"{FORMAT_VERSION}; upgrade tunezoo"
             )
-        if feature_version is not None and config.get("feature_version") != feature_version:
+        saved = config.get("feature_version")
+        if feature_version is not None and saved != feature_version:
             raise FeatureVersionError(
-                f"{path} was trained on features {config.get('feature_version')!r}, but this "
-                f"tunezoo computes {feature_version!r}; use a predictor trained for this "
-                "version (tunezoo download) or retrain it (tunezoo train)"
+                f"{path} was trained on features {saved!r}, but {feature_version!r} was asked "
+                "for; use a predictor trained for that version (tunezoo download) or retrain "
+                "it (tunezoo train)"
             )
+        try:
+            feature_kind(str(saved))
+        except UnknownFeatureVersionError as exc:
+            raise FeatureVersionError(f"{path}: {exc}") from None
         try:
             model = build_model(config["arch"], config["arch_config"])
         except (KeyError, ValueError, TypeError) as exc:

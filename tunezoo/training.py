@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from tunezoo.features import ExtractionStats, FeatureSet, extract_features
+from tunezoo.feature_kinds import feature_kind
+from tunezoo.features import FEATURE_VERSION, ExtractionStats, FeatureSet
 from tunezoo.predictor import Predictor, fit_normalizer
 from tunezoo.records import read_records, read_workloads
 from tunezoo.splits import HELD_OUT_MODELS, is_held_out, split_of
@@ -103,8 +104,10 @@ def load_ranking_data(
     progress: bool = True,
     stats: ExtractionStats | None = None,
     until=None,
+    feature_version: str = FEATURE_VERSION,
 ) -> RankingData:
-    """Features and labels of one part of a dataset (see :func:`select_workloads`).
+    """Features (of ``feature_version``, see :mod:`tunezoo.feature_kinds`) and labels of one
+    part of a dataset (see :func:`select_workloads`).
 
     ``until`` (a UTC datetime) cuts a growing dataset back to a snapshot, e.g. the one a
     predictor was trained on, so its metrics can be recomputed later: see
@@ -127,6 +130,7 @@ def load_ranking_data(
         cache_dir=cache_dir,
         progress=progress,
         stats=stats,
+        feature_version=feature_version,
     )
 
 
@@ -157,9 +161,10 @@ def ranking_data_from_tables(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     stats: ExtractionStats | None = None,
+    feature_version: str = FEATURE_VERSION,
 ) -> RankingData:
     records = pool_repeated_candidates(records)
-    features, mask = extract_features(
+    features, mask = feature_kind(feature_version).records(
         records, workloads, workers=workers, cache_dir=cache_dir, progress=progress, stats=stats
     )
     kept = records.filter(pa.array(mask))
@@ -382,14 +387,16 @@ def train_predictor(
 
     ``evaluate_fn(predictor, data) -> dict`` must hold ``"selection"`` (higher is better).
     """
-    from tunezoo.models import build_model  # noqa: PLC0415
+    from tunezoo.models import build_model, with_input_dim  # noqa: PLC0415
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     mean, std = fit_normalizer(train.features.values)
-    model = build_model(config.arch, config.arch_config)
-    predictor = Predictor(model, mean, std, target_key)
+    model = build_model(
+        config.arch, with_input_dim(config.arch, config.arch_config, train.features.dim)
+    )
+    predictor = Predictor(model, mean, std, target_key, train.features.feature_version)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )

@@ -42,6 +42,18 @@ def build_model(arch: str, config: dict[str, Any] | None = None) -> StoreSetMode
     return cls(config_cls(**(config or {})))
 
 
+def with_input_dim(arch: str, config: dict[str, Any] | None, dim: int) -> dict[str, Any]:
+    """``config`` with ``in_dim`` set to the data's row width, for architectures that read
+    feature rows (a composite has none). An explicit ``in_dim`` that disagrees is refused:
+    the model would fail at its first batch, far from the cause."""
+    out = dict(config or {})
+    if arch not in ARCHITECTURES or "in_dim" not in ARCHITECTURES[arch][1].__dataclass_fields__:
+        return out
+    if out.setdefault("in_dim", dim) != dim:
+        raise ValueError(f"{arch}: arch_config in_dim {out['in_dim']} but the features have {dim}")
+    return out
+
+
 def model_config(model: StoreSetModel) -> dict[str, Any]:
     return asdict(model.config)
 
@@ -54,4 +66,5 @@ __all__ = [
     "StoreSetModel",
     "build_model",
     "model_config",
+    "with_input_dim",
 ]
