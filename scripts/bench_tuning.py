@@ -7,6 +7,12 @@ runner, search strategy, seeds and trial budget, in one run:
   xgb-pretrained    MetaSchedule's XGBModel pre-trained on the dataset's train split (held-out
                     models excluded), then updated online as usual (TenSet's approach)
   tunezoo-frozen    the tunezoo predictor, never updated (``mode="frozen"``)
+  trace-frozen      a tunezoo predictor on trace tokens (``--trace-predictor``), never
+                    updated: it reads the printed schedule trace instead of lowering every
+                    candidate for MetaSchedule's per-store features
+  cascade           the trace predictor screening every candidate, the per-store predictor
+                    ranking the best quarter of each generation by the screen
+                    (:class:`tunezoo.cascade_cost_model.CascadeCostModel`), frozen
   tunezoo-adaptive  the same predictor, fine-tuned on the session's measurements
   meta-adaptive     (with ``--meta-init``) a meta-initialisation, re-adapted from the init by
                     its own inner loop (SGD, its inner steps and lr) after every batch
@@ -23,12 +29,17 @@ Reported per workload and as a geometric mean over workloads (each a mean over s
   time the contender took to first reach that latency (same seed); the same ratio in
   trials. Trials count measurements, in the order MetaSchedule measured them (a batch goes
   best-predicted first), so a contender whose first pick is the target scores 1, not the
-  batch size; times are those of the batch's end, for every contender alike (histories
-  before 2026-11-25 had one entry per batch, so their trial ratios were rounded to a
-  batch). A contender that never reaches it is charged its whole session, so its ratio
-  is an *upper* bound (shown as ``<=``) and so is any geometric mean that includes it;
+  batch size. Times are when that candidate's measurement came back
+  (:class:`tunezoo.tuning.TimedRunner`), and also given at the end of its batch, for every
+  contender alike: MetaSchedule builds a whole batch before it measures any of it, so the
+  batch-end time is the more conservative figure (reports before 2026-12-07 had only
+  batch-end times, and before 2026-11-25 one entry per batch, so their trial ratios were
+  rounded to a batch). A contender that never reaches it is charged its whole session, so
+  its ratio is an *upper* bound (shown as ``<=``) and so is any geometric mean with it;
 * best latency at 16, 32, 64 trials and at the full budget, relative to xgb (< 1: faster);
-* the cost model's share of the tuning wall time (the tunezoo-frozen goal is <= 10%).
+* the cost model's share of the tuning wall time (the goal for frozen predictors is
+  <= 10%), and where each session's time went: search (MetaSchedule's sampling and
+  evolution, the cost model excluded), cost model, building, measuring.
 
 Times are ``TuneResult.seconds``/``history``: they start after MetaSchedule's one-off setup
 (the tensor-intrinsic import), so every contender is timed from the same point.
@@ -88,6 +99,7 @@ import numpy as np
 import tvm
 
 from tunezoo.cost_model import TimedCostModel
+from tunezoo.feature_kinds import TRACE
 from tunezoo.predictor import WEIGHTS_FILE, Predictor, sha256_file
 from tunezoo.records import utc_time
 from tunezoo.targets import UnknownTargetError, get_target
@@ -99,16 +111,19 @@ CONTENDERS = (
     "xgb",
     "xgb-pretrained",
     "tunezoo-frozen",
+    "trace-frozen",
+    "cascade",
     "tunezoo-adaptive",
     "meta-adaptive",
     "hybrid",
 )
+FROZEN = ("tunezoo-frozen", "trace-frozen", "cascade")  # the contenders the cost-share goal is for
 META_CONTENDERS = ("meta-adaptive", "hybrid")  # the ones that start from --meta-init
 DEFAULT_NAMED = ("matmul-512", "conv2d-resnet-3x3", "conv2d-resnet-1x1")
 HEADROOM_NAMES = ("fused_matmul", "conv2d")  # dense math: schedules differ by 10x and more
 MIN_FLOPS = 1e6
 BUDGETS = (16, 32, 64)
-FROZEN_GOAL = 0.10  # tunezoo-frozen's cost-model share of the wall time
+FROZEN_GOAL = 0.10  # a frozen predictor's cost-model share of the wall time
 FAILED_COST_S = 1e10  # what MetaSchedule's XGBModel records for a failed run
 
 
@@ -252,6 +267,7 @@ class Contenders:
 
     cores: int
     predictor: Predictor | None = None
+    trace_predictor: Predictor | None = None
     pretrained: PretrainedXGB | None = None
     meta_init: Predictor | None = None
 
@@ -265,6 +281,14 @@ class Contenders:
         if name in ("tunezoo-frozen", "tunezoo-adaptive"):
             assert self.predictor is not None
             return self.predictor, name.split("-")[1]
+        if name == "trace-frozen":
+            assert self.trace_predictor is not None
+            return self.trace_predictor, "frozen"
+        if name == "cascade":  # a fresh one per session: it remembers the session's scores
+            from tunezoo.cascade_cost_model import CascadeCostModel  # noqa: PLC0415
+
+            assert self.trace_predictor is not None and self.predictor is not None
+            return CascadeCostModel(self.trace_predictor, self.predictor), "frozen"
         if name in META_CONTENDERS:
             assert self.meta_init is not None
             return self.meta_init, name
@@ -274,7 +298,7 @@ class Contenders:
 def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contenders, dict]:
     info: dict[str, Any] = {}
     out = Contenders(args.num_cores)
-    if any(n.startswith("tunezoo") for n in names):
+    if any(n.startswith("tunezoo") or n == "cascade" for n in names):
         if args.predictor:
             out.predictor = Predictor.load(args.predictor)
             info["predictor"] = {"source": "local-dir", "path": str(Path(args.predictor))}
@@ -298,6 +322,24 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
                 k: v for k, v in out.predictor.metadata.items() if k != "tunezoo_source"
             },
         )
+    if "trace-frozen" in names or "cascade" in names:
+        folder = Path(args.trace_predictor) if args.trace_predictor else None
+        if folder is None:
+            from tunezoo.loading import bundled_predictors  # noqa: PLC0415
+
+            bundled = bundled_predictors()
+            traced = [
+                n for n in bundled if Predictor.load(bundled[n]).feature_version == TRACE.version
+            ]
+            if not traced:
+                raise SystemExit("trace-frozen needs --trace-predictor DIR (none is bundled)")
+            folder = bundled[traced[0]]
+        out.trace_predictor = Predictor.load(folder, feature_version=TRACE.version)
+        info["trace-predictor"] = {
+            "path": str(folder),
+            "arch": out.trace_predictor.arch,
+            "weights_sha256": sha256_file(folder / WEIGHTS_FILE),
+        }
     if "xgb-pretrained" in names:
         print("--- pre-training MetaSchedule's XGBModel on the train split")
         # the predictor's folder, also when no tunezoo contender loaded it above
@@ -330,16 +372,29 @@ def best_at(history: History, trials: int) -> float:
     return min(done) if done else math.inf
 
 
-def first_reach(history: History, target: float, rtol: float = 0.0) -> tuple[int, float] | None:
-    """(trials, seconds) of the first measurement whose best is within ``rtol`` of ``target``.
+def first_reach(
+    history: History, target: float, rtol: float = 0.0
+) -> tuple[int, float, float] | None:
+    """(trials, seconds, seconds at its batch's end) of the first measurement whose best is
+    within ``rtol`` of ``target``.
 
-    Histories hold one entry per measured candidate (batch-end times), so the trials are
-    exact and the seconds are those of the batch that found it.
+    Histories hold one entry per measured candidate: ``(trials, seconds, best, batch end)``;
+    reports before 2026-12-07 have no fourth field, their seconds being the batch's end.
     """
-    for trials, seconds, best in history:
+    for entry in history:
+        trials, seconds, best = entry[0], entry[1], entry[2]
         if best <= target * (1.0 + rtol):
-            return int(trials), float(seconds)
+            batch_end = entry[3] if len(entry) > 3 else seconds
+            return int(trials), float(seconds), float(batch_end)
     return None
+
+
+def session_end(history: History) -> tuple[int, float, float]:
+    """(trials, seconds, batch-end seconds) of a session's last measurement."""
+    if not history:
+        return 0, 0.0, 0.0
+    last = history[-1]
+    return int(last[0]), float(last[1]), float(last[3] if len(last) > 3 else last[1])
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -360,7 +415,7 @@ def workload_summary(
     for name, by_seed in runs.items():
         seeds = sorted(set(by_seed) & set(base))
         row: dict[str, Any] = {"seeds": seeds}
-        t_base, t_mine, n_base, n_mine, reached = [], [], [], [], 0
+        t_base, t_mine, b_base, b_mine, n_base, n_mine, reached = [], [], [], [], [], [], 0
         for s in seeds:
             ref = base[s]["history"]
             mine = by_seed[s]["history"]
@@ -370,14 +425,17 @@ def workload_summary(
                 continue
             hit = first_reach(mine, target, rtol)
             reached += hit is not None
-            last = mine[-1] if mine else (0, 0.0, math.inf)
-            n_mine.append(hit[0] if hit else last[0])  # not reached: the whole session
-            t_mine.append(hit[1] if hit else last[1])
+            got = hit or session_end(mine)  # not reached: charged the whole session
+            n_mine.append(got[0])
+            t_mine.append(got[1])
+            b_mine.append(got[2])
             n_base.append(hit_ref[0])
             t_base.append(hit_ref[1])
+            b_base.append(hit_ref[2])
         row["reached"] = f"{reached}/{len(t_base)}"
         row["bound"] = reached < len(t_base)  # some seed censored: ratios are upper bounds
         row["time_speedup"] = _mean(t_base) / _mean(t_mine) if t_mine else math.nan
+        row["time_speedup_batch_end"] = _mean(b_base) / _mean(b_mine) if b_mine else math.nan
         row["trial_speedup"] = _mean(n_base) / _mean(n_mine) if n_mine else math.nan
         row["time_to_target_s"] = _mean(t_mine)
         rel, absolute = {}, {}
@@ -394,8 +452,29 @@ def workload_summary(
         spent = sum(by_seed[s]["cost_model_stats"].get("total_seconds", 0.0) for s in by_seed)
         row["cost_model_fraction"] = spent / seconds if seconds > 0 else math.nan
         row["tuning_seconds"] = seconds / max(1, len(by_seed))
+        row["phase_seconds"] = _phases(by_seed.values())
         out[name] = row
     return out
+
+
+def _phases(sessions: Any) -> dict[str, float] | None:
+    """Mean seconds per session in search, cost model, building and measuring (None for
+    reports that did not time building and measuring)."""
+    sessions = list(sessions)
+    if not sessions or any("build_seconds" not in s for s in sessions):
+        return None
+    n = len(sessions)
+    cost = sum(s["cost_model_stats"].get("total_seconds", 0.0) for s in sessions) / n
+    build = sum(s["build_seconds"] for s in sessions) / n
+    measure = sum(s["run_seconds"] for s in sessions) / n
+    total = sum(s["seconds"] for s in sessions) / n
+    return {
+        "search": total - cost - build - measure,
+        "cost_model": cost,
+        "build": build,
+        "measure": measure,
+        "total": total,
+    }
 
 
 def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets: Sequence[int]):
@@ -404,8 +483,10 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
     out: dict[str, dict[str, Any]] = {}
     for name in [c for c in CONTENDERS if c in names]:
         rows = [r[name] for r in per_workload.values() if name in r]
+        batch_end = [r.get("time_speedup_batch_end", r["time_speedup"]) for r in rows]
         out[name] = {
             "time_speedup": geomean([r["time_speedup"] for r in rows]),
+            "time_speedup_batch_end": geomean(batch_end),
             "trial_speedup": geomean([r["trial_speedup"] for r in rows]),
             "bound": any(r["bound"] for r in rows),
             "relative_latency": {
@@ -507,9 +588,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         *_machine_mismatch_note(report),
-        "## Search-time speedup over xgb (time / trials to reach xgb's final best)",
+        "## Search-time speedup over xgb (time / time at batch end / trials to reach xgb's "
+        "final best)",
         "",
-        "`<=`: some seed never reached it (charged its whole session): an upper bound."
+        "Times are when the measurement that reached it came back, then the end of its "
+        "batch (MetaSchedule builds a whole batch before measuring any of it), for xgb's own "
+        "best alike. `<=`: some seed never reached it (charged its whole session): an upper "
+        "bound."
         + (
             f" Reaching means coming within {100 * s['reach_rtol']:g}% of it."
             if s.get("reach_rtol")
@@ -527,15 +612,9 @@ def markdown(report: dict[str, Any]) -> str:
                 cells.append("-")
                 continue
             note = "" if not r["bound"] else f" ({r['reached']} reached)"
-            t = _fmt_ratio(r["time_speedup"], r["bound"])
-            cells.append(f"{t} / {_fmt_ratio(r['trial_speedup'], r['bound'])}{note}")
+            cells.append(_speedups(r) + note)
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    cells = [
-        f"**{_fmt_ratio(overall[n]['time_speedup'], overall[n]['bound'])} / "
-        f"{_fmt_ratio(overall[n]['trial_speedup'], overall[n]['bound'])}**"
-        for n in names[1:]
-        if n in overall
-    ]
+    cells = [f"**{_speedups(overall[n])}**" for n in names[1:] if n in overall]
     lines += [f"| geomean | {' | '.join(cells)} |", ""]
     lines += [
         "## Best latency relative to xgb at equal trial budgets (< 1: faster)",
@@ -568,18 +647,17 @@ def markdown(report: dict[str, Any]) -> str:
             if n in rows
         ]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    frozen = overall.get("tunezoo-frozen", {}).get("cost_model_fraction", math.nan)
-    verdict = "meets" if frozen <= FROZEN_GOAL else "misses"
+    goal = []
+    for name in [n for n in FROZEN if n in overall]:
+        share = overall[name]["cost_model_fraction"]
+        verdict = "meets" if share <= FROZEN_GOAL else "misses"
+        goal.append(f"{name} {verdict} the <= {FROZEN_GOAL:.0%} goal ({share:.1%}).")
     means = " | ".join(f"**{overall[n]['cost_model_fraction']:.1%}**" for n in names)
-    goal = (
-        [f"tunezoo-frozen {verdict} the <= {FROZEN_GOAL:.0%} goal ({frozen:.1%}).", ""]
-        if "tunezoo-frozen" in overall
-        else []
-    )
     lines += [
         f"| mean | {means} |",
         "",
-        *goal,
+        *([" ".join(goal), ""] if goal else []),
+        *_phase_table(per, names),
         "Workloads: "
         + "; ".join(
             f"{w['key']} ({w['source']}" + (f", {w['flops']:.3g} FLOPs" if w["flops"] else "") + ")"
@@ -590,6 +668,42 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _speedups(row: dict[str, Any]) -> str:
+    """``time / time at batch end / trials`` (reports without batch-end times: two)."""
+    bound = row["bound"]
+    parts = [_fmt_ratio(row["time_speedup"], bound)]
+    if "time_speedup_batch_end" in row:
+        parts.append(_fmt_ratio(row["time_speedup_batch_end"], bound))
+    parts.append(_fmt_ratio(row["trial_speedup"], bound))
+    return " / ".join(parts)
+
+
+def _phase_table(per: dict[str, dict[str, dict[str, Any]]], names: list[str]) -> list[str]:
+    """Mean seconds per session by phase, over all workloads (empty for old reports)."""
+    rows = []
+    for name in names:
+        phases = [r[name].get("phase_seconds") for r in per.values() if name in r]
+        if not phases or any(p is None for p in phases):
+            continue
+        mean = {k: _mean([p[k] for p in phases]) for k in phases[0]}
+        rows.append(
+            f"| {name} | {mean['search']:.1f} | {mean['cost_model']:.1f} | {mean['build']:.1f}"
+            f" | {mean['measure']:.1f} | {mean['total']:.1f} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## Where a session's time went (mean s per session, all workloads)",
+        "",
+        "Search is MetaSchedule's sampling, evolution and bookkeeping, the cost model left out.",
+        "",
+        "| contender | search | cost model | build | measure | total |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def machine_info(cores: int) -> dict[str, Any]:
@@ -647,6 +761,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="data/llvm-znver4")
     p.add_argument("--target", help="target key (default: the dataset folder's name)")
     p.add_argument("--predictor", help="Predictor folder (default: the bundled one for --target)")
+    p.add_argument(
+        "--trace-predictor",
+        help="trace-token predictor folder for trace-frozen (default: the bundled one)",
+    )
     p.add_argument("--meta-init", help="meta-initialisation folder: adds meta-adaptive")
     p.add_argument("--contenders", help=f"comma list (default: all of {', '.join(CONTENDERS)})")
     p.add_argument("--workloads", help="comma list of named workloads, dataset names or ids")
@@ -694,12 +812,15 @@ def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
 
     def restore(run: dict[str, Any]) -> dict[str, Any]:  # the JSON wrote +inf as null
         inf = math.inf
-        return {
-            "history": [(t, sec, inf if b is None else b) for t, sec, b in run["history"]],
+        history = [(h[0], h[1], inf if h[2] is None else h[2], *h[3:]) for h in run["history"]]
+        out = {
+            "history": history,
             "best_latency_s": inf if run["best_latency_s"] is None else run["best_latency_s"],
             "seconds": run["seconds"],
             "cost_model_stats": run.get("cost_model_stats", {}),
         }
+        out.update({k: run[k] for k in ("build_seconds", "run_seconds") if k in run})
+        return out
 
     raw = {
         w: {c: {int(seed): restore(r) for seed, r in runs.items()} for c, runs in by.items()}
@@ -791,6 +912,8 @@ def main(argv: list[str] | None = None) -> int:
                         "best_latency_s": result.best_latency_s,
                         "seconds": result.seconds,
                         "cost_model_stats": result.cost_model_stats,
+                        "build_seconds": result.build_seconds,
+                        "run_seconds": result.run_seconds,
                     }
                     print(
                         f"[{done}/{total} {time.perf_counter() - start:6.0f} s] {w.key} "

@@ -27,9 +27,13 @@ def test_best_at_and_first_reach(bench):
     history = [(16, 10.0, math.inf), (32, 20.0, 3.0), (48, 30.0, 2.0)]
     assert bench.best_at(history, 16) == math.inf
     assert bench.best_at(history, 40) == 3.0
-    assert bench.first_reach(history, 2.0) == (48, 30.0)
-    assert bench.first_reach(history, 1.9, rtol=0.1) == (48, 30.0)
+    # a history without batch-end times (reports before 2026-12-07): the seconds are both
+    assert bench.first_reach(history, 2.0) == (48, 30.0, 30.0)
+    assert bench.first_reach(history, 1.9, rtol=0.1) == (48, 30.0, 30.0)
     assert bench.first_reach(history, 1.0) is None
+    timed = [(1, 4.0, 3.0, 9.0), (2, 5.0, 2.0, 9.0), (3, 6.0, 2.0, 9.0), (4, 14.0, 1.0, 17.0)]
+    assert bench.first_reach(timed, 2.0) == (2, 5.0, 9.0)
+    assert bench.session_end(timed) == (4, 14.0, 17.0)
 
 
 def test_speedups_relative_latency_and_censoring(bench):
@@ -53,6 +57,59 @@ def test_speedups_relative_latency_and_censoring(bench):
     assert bench.geomean([4.0, 1.0, math.nan]) == pytest.approx(2.0)
 
 
+def test_candidate_and_batch_end_times_give_two_speedups_and_phases_add_up(bench):
+    """xgb reaches its final best (1.0) with the 2nd candidate of its 3rd batch; the
+    contender with the 1st candidate of its 1st batch. Measured per candidate the lead is
+    larger than at batch ends, where both pay their whole batch's builds."""
+
+    def timed(history, build, measure, cost):
+        out = run(history, cost_seconds=cost)
+        out.update(seconds=history[-1][3], build_seconds=build, run_seconds=measure)
+        return out
+
+    xgb = timed(
+        [
+            (1, 7.0, 3.0, 8.0),
+            (2, 8.0, 3.0, 8.0),
+            (3, 15.0, 2.0, 16.0),
+            (4, 16.0, 2.0, 16.0),
+            (5, 23.0, 1.5, 24.0),
+            (6, 24.0, 1.0, 24.0),
+        ],
+        build=12.0,
+        measure=6.0,
+        cost=0.5,
+    )
+    fast = timed(
+        [
+            (1, 6.0, 1.0, 8.0),
+            (2, 8.0, 1.0, 8.0),
+            (3, 15.0, 1.0, 16.0),
+            (4, 16.0, 0.9, 16.0),
+            (5, 23.0, 0.9, 24.0),
+            (6, 24.0, 0.9, 24.0),
+        ],
+        build=12.0,
+        measure=6.0,
+        cost=1.0,
+    )
+    rows = bench.workload_summary({"xgb": {0: xgb}, "trace-frozen": {0: fast}}, [2], 0.0)
+    f = rows["trace-frozen"]
+    assert f["time_speedup"] == pytest.approx(24.0 / 6.0)
+    assert f["time_speedup_batch_end"] == pytest.approx(24.0 / 8.0)
+    assert f["trial_speedup"] == pytest.approx(6.0)
+    phases = f["phase_seconds"]
+    assert phases == {
+        "search": pytest.approx(24.0 - 1.0 - 12.0 - 6.0),
+        "cost_model": 1.0,
+        "build": 12.0,
+        "measure": 6.0,
+        "total": 24.0,
+    }
+    overall = bench.overall_summary({"w": rows}, [2])
+    assert overall["trace-frozen"]["time_speedup_batch_end"] == pytest.approx(3.0)
+
+
 def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_path):
     """The committed 192-trial JSON: rtol 0 gives back its own summary, a looser reach
     criterion can only make contenders reach xgb's final best sooner (or at all)."""
@@ -61,7 +118,12 @@ def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_
     source = Path(__file__).parents[1] / "scripts/results/bench_tuning-192-meta.json"
     committed = bench.json.loads(source.read_text())["summary"]["overall"]
     same = bench.resummarize(source, 0.0, tmp_path / "same")["summary"]["overall"]
-    assert bench.json.loads(bench.json.dumps(bench._json_safe(same))) == committed
+    same = bench.json.loads(bench.json.dumps(bench._json_safe(same)))
+    # every committed figure comes back; newer reports add figures (batch-end times),
+    # which for a report that only had batch-end times equal the per-candidate ones
+    assert {n: {k: v[k] for k in committed[n]} for n, v in same.items()} == committed
+    for name in committed:
+        assert same[name]["time_speedup_batch_end"] == same[name]["time_speedup"]
     loose = bench.resummarize(source, 0.02, tmp_path / "loose")
     for name in ("tunezoo-frozen", "meta-adaptive"):
         assert (

@@ -48,9 +48,18 @@ def test_tune_a_named_workload_with_an_adaptive_predictor(tmp_path, capsys):
     )
     assert result.trials == 16 and math.isfinite(result.best_latency_s)
     assert 0 < result.best_latency_s < 0.1
-    # one entry per measured candidate; a batch's entries share the batch's end time
+    # one entry per measured candidate, dated when its measurement came back (rising
+    # within a batch, never after the batch's end, which a batch's entries share)
     assert [h[0] for h in result.history] == list(range(1, 17))
-    assert len({h[1] for h in result.history[:8]}) == 1 < len({h[1] for h in result.history})
+    for batch in (result.history[:8], result.history[8:]):
+        seconds = [h[1] for h in batch]
+        assert seconds == sorted(seconds) and seconds[0] < seconds[-1]
+        assert len({h[3] for h in batch}) == 1 and seconds[-1] <= batch[0][3]
+    assert result.history[7][3] < result.history[8][1]
+    # where the time went: building and measuring, inside the session's time
+    assert result.build_seconds > 0 and result.run_seconds > 0
+    spent = result.build_seconds + result.run_seconds + result.cost_model_stats["total_seconds"]
+    assert spent < result.seconds
     bests = [h[2] for h in result.history]
     assert bests == sorted(bests, reverse=True) and bests[-1] == result.best_latency_s
     assert result.task_best_s == {"main": result.best_latency_s}

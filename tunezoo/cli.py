@@ -201,9 +201,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tunezoo.experiment import run_training  # noqa: PLC0415
+    from tunezoo.feature_kinds import feature_kind  # noqa: PLC0415
     from tunezoo.training import TrainConfig  # noqa: PLC0415
 
     config = TrainConfig(
+        arch_config=json.loads(args.arch_config) if args.arch_config else {},
         epochs=args.epochs,
         lr=args.lr,
         loss=args.loss,
@@ -223,6 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         until=args.until,
         ensemble=args.ensemble,
         blend_xgboost=args.blend_xgboost,
+        feature_version=feature_kind(args.features).version,
     )
     print(f"saved {metrics['model']} predictor and metrics.json to {args.out}")
     return 0
@@ -438,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True, help="artifact directory")
     p.add_argument("--arch", default="segsum-mlp,store-attention")
+    p.add_argument(
+        "--arch-config",
+        help="JSON of architecture settings for every --arch, e.g. '{\"hidden\": 64}' (trace "
+        "tokens are many rows per candidate: a narrower MLP scores them as fast as stores)",
+    )
     p.add_argument("--baselines", default="ms-xgb,xgb-packsum,xgb-rank")
     p.add_argument("--loss", default="lambdarank", choices=["lambdarank", "pairwise"])
     p.add_argument("--epochs", type=int, default=60)
@@ -463,6 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try each architecture blended with the ms-xgb baseline's trees (one "
         "score-blend predictor, weights from validation); validation decides which is saved",
+    )
+    p.add_argument(
+        "--features",
+        default="per-store",
+        choices=["per-store", "trace"],
+        help="what the predictors read: per-store (MetaSchedule's PerStoreFeature of the "
+        "lowered program) or trace (tokens of the printed schedule trace, ~10x cheaper to "
+        "compute while tuning); the XGBoost baselines always read per-store features",
     )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
@@ -504,11 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        choices=["frozen", "adaptive", "meta-adaptive", "hybrid"],
+        choices=["frozen", "cascade", "adaptive", "meta-adaptive", "hybrid"],
         default="frozen",
-        help="frozen: predict only; adaptive: fine-tune the predictor on each measured batch; "
-        "meta-adaptive: re-adapt the target family's meta-initialisation per workload; "
-        "hybrid: meta-adaptive handing over to an online XGBoost as it proves itself",
+        help="frozen: predict only; cascade: frozen, with per-store features only for the "
+        "candidates the target's trace predictor screens as the best; adaptive: fine-tune "
+        "the predictor on each measured batch; meta-adaptive: re-adapt the target family's "
+        "meta-initialisation per workload; hybrid: meta-adaptive handing over to an online "
+        "XGBoost as it proves itself",
     )
     p.add_argument("--work-dir", default="tunezoo-tune", help="where the tuning database goes")
     p.add_argument("--trials-per-iter", type=int, default=16)

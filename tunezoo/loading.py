@@ -10,10 +10,12 @@ Resolution, first match wins:
 2. The catalog: the artifact is downloaded (or found in the Hub cache) at its pinned
    revision and checked by sha256 in :mod:`tunezoo.hub`.
 
-A target key with no predictor of its own gets the predictor of the nearest CPU target of
-its family (:func:`tunezoo.targets.nearest_in_family`) with a warning, unless
-``strict=True``. ``name@revision`` picks a revision. Every error says what exists and
-what to run.
+A target key means its per-store predictor (the best ranker) when it has one; a target
+with no predictor of its own gets the predictor of the nearest CPU target of its family
+(:func:`tunezoo.targets.nearest_in_family`) with a warning, unless ``strict=True``.
+``name@revision`` picks a revision. ``mode="cascade"`` pairs that predictor with the
+trace-token predictor of its target as a screen. Every error says what exists and what
+to run.
 
 This module needs TVM only to build the cost model (``load_predictor``);
 ``list_predictors`` and ``load_predictor_artifact`` do not import it.
@@ -22,6 +24,7 @@ This module needs TVM only to build the cost model (``load_predictor``);
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -29,12 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunezoo import catalog as cat
+from tunezoo.feature_kinds import PER_STORE, TRACE
 from tunezoo.predictor import CONFIG_FILE, WEIGHTS_FILE, Predictor, PredictorFormatError
 from tunezoo.predictor import sha256_file as _sha256_file
 from tunezoo.targets import KEY_PATTERN, UnknownTargetError, get_target, nearest_in_family
 from tunezoo.targets import list_targets as _list_targets
 
 if TYPE_CHECKING:
+    from tunezoo.cascade_cost_model import CascadeCostModel
     from tunezoo.cost_model import TunezooCostModel
     from tunezoo.hybrid_cost_model import HybridCostModel
     from tunezoo.meta_cost_model import MetaAdaptiveCostModel
@@ -148,7 +153,10 @@ def resolve_predictor(
     if name in bundled or name in published:
         return by_name(name)
     targets: dict[str, list[str]] = {}
-    for n in [*sorted(bundled), *sorted(published)]:  # bundled first: resolution order
+    # resolution order: per-store predictors first (the better rankers), bundled first
+    ordered = [*sorted(bundled), *sorted(n for n in published if n not in bundled)]
+    ordered.sort(key=lambda n: _feature_version(n, bundled, published) != PER_STORE.version)
+    for n in ordered:
         targets.setdefault(str(cat.parse_name(n)["target"]), []).append(n)
     if name in targets:
         return by_name(targets[name][0])
@@ -183,6 +191,43 @@ def resolve_predictor(
         stacklevel=3,
     )
     return by_name(chosen, fallback_from=name)
+
+
+def _feature_version(name: str, bundled: dict[str, Path], published: dict[str, Any]) -> str:
+    """The feature version a predictor reads, from its config (bundled) or catalog entry."""
+    if name in bundled:
+        try:
+            config = json.loads((bundled[name] / CONFIG_FILE).read_text())
+        except (OSError, ValueError):
+            return ""  # unreadable: loading it will say why
+        return str(config.get("feature_version", ""))
+    entry = published.get(name)
+    return str(entry.feature_version) if entry is not None else ""
+
+
+def screen_for(
+    ranker_name: str,
+    *,
+    artifacts_dir: str | Path | None = None,
+    catalog: str | Path | cat.Catalog | None = None,
+) -> str:
+    """The trace-token predictor of ``ranker_name``'s target (bundled first), to screen
+    candidates for it in ``mode="cascade"``; a target without one is an error that says
+    how to make one."""
+    target = str(cat.parse_name(cat.split_revision(ranker_name)[0])["target"])
+    bundled = bundled_predictors(artifacts_dir)
+    published = {a.name: a for a in cat.load_catalog(catalog).list("predictor")}
+    for n in [*sorted(bundled), *sorted(published)]:
+        if (
+            str(cat.parse_name(n)["target"]) == target
+            and _feature_version(n, bundled, published) == TRACE.version
+        ):
+            return n
+    raise NoPredictorError(
+        f"no trace-token predictor for target {target!r} to screen with (mode='cascade'). "
+        f"Train one: tunezoo train --features trace --dataset data/{target} --target {target}"
+        " --out DIR, or use mode='frozen'."
+    )
 
 
 def _unknown(name: str, known: list[str]) -> str:
@@ -286,7 +331,7 @@ def load_predictor(
     catalog: str | Path | cat.Catalog | None = None,
     cache_dir: str | Path | None = None,
     **adapt_kwargs: Any,
-) -> TunezooCostModel | MetaAdaptiveCostModel | HybridCostModel:
+) -> TunezooCostModel | MetaAdaptiveCostModel | HybridCostModel | CascadeCostModel:
     """A MetaSchedule cost model for a target key (``llvm-znver4``) or a predictor name
     (``seed-ensemble.llvm-znver4``, ``name@revision``).
 
@@ -299,7 +344,10 @@ def load_predictor(
     ``hybrid``: that meta-adaptive model handing over to an online XGBoost model as each
     workload's measurements show it ranks as well (:class:`tunezoo.hybrid_cost_model.
     HybridCostModel`; its settings ``window``, ``min_online``, ``xgb_threads`` may be
-    passed here too).
+    passed here too), or ``cascade``: frozen, the predictor ranking only the candidates
+    that its target's trace-token predictor screens as the best (:class:`tunezoo.
+    cascade_cost_model.CascadeCostModel`; ``refine_fraction`` and ``min_refine`` may be
+    passed here), which saves most of the per-store feature extraction.
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
     """
     if mode in ("meta-adaptive", "hybrid"):
@@ -326,15 +374,20 @@ def load_predictor(
         from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
 
         return hybrid_from_init(init, **adapt_kwargs)
-    predictor = load_predictor_artifact(
-        target_or_name,
-        revision=revision,
-        local_files_only=local_files_only,
-        strict=strict,
-        artifacts_dir=artifacts_dir,
-        catalog=catalog,
-        cache_dir=cache_dir,
-    )
+    load = {
+        "local_files_only": local_files_only,
+        "artifacts_dir": artifacts_dir,
+        "catalog": catalog,
+        "cache_dir": cache_dir,
+    }
+    predictor = load_predictor_artifact(target_or_name, revision=revision, strict=strict, **load)
+    if mode == "cascade":
+        from tunezoo.cascade_cost_model import CascadeCostModel  # noqa: PLC0415 - imports TVM
+
+        ranker_name = predictor.metadata["tunezoo_source"]["name"]
+        screen_name = screen_for(ranker_name, artifacts_dir=artifacts_dir, catalog=catalog)
+        screen = load_predictor_artifact(screen_name, **load)
+        return CascadeCostModel(screen, predictor, **adapt_kwargs)
     from tunezoo.cost_model import TunezooCostModel  # noqa: PLC0415 - imports TVM
 
     return TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
@@ -353,5 +406,6 @@ __all__ = [
     "load_predictor",
     "load_predictor_artifact",
     "resolve_predictor",
+    "screen_for",
     "verify_bundled",
 ]

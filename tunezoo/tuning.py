@@ -8,9 +8,12 @@ The cost model is a tunezoo predictor (:func:`tunezoo.loading.load_predictor`) o
 ``predictor="none"``, MetaSchedule's XGBoost model; both are timed the same way, so
 the cost model's share of the wall time can be compared.
 
-A measure callback records ``(trials so far, seconds, best latency so far)`` after every
-batch: the data of a "best latency vs. trials" curve. For a model, the latency is
-MetaSchedule's "total latency": the task-weight-weighted sum of each task's best.
+A measure callback records ``(trials so far, seconds, best latency so far, seconds at the
+batch's end)`` after every measured candidate: the data of a "best latency vs. trials"
+curve. ``seconds`` is when that candidate's result came back (the runner is wrapped in a
+:class:`TimedRunner`); the batch's end is when MetaSchedule hands the whole batch over.
+For a model, the latency is MetaSchedule's "total latency": the task-weight-weighted sum
+of each task's best.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from tqdm import tqdm
 from tvm import te
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.builder import PyBuilder
 from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
+from tvm.s_tir.meta_schedule.runner import PyRunner, PyRunnerFuture
 
 from tunezoo.cost_model import TimedCostModel, TunezooCostModel, run_latency
 from tunezoo.measure import MeasureSettings, make_builder, make_local_runner
@@ -129,13 +134,101 @@ def list_workloads() -> list[str]:
 # ----------------------------------------------------------------------------- progress
 
 
+@derived_object
+class TimedRunnerFuture(PyRunnerFuture):
+    """A runner future that notes when its result first became available."""
+
+    def __init__(self, inner: Any, clock: Callable[[], float]) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.seconds: float | None = None
+        self.value: Any = None
+
+    def done(self) -> bool:
+        finished = bool(self.inner.done())
+        if finished and self.seconds is None:
+            self.seconds = self.clock()
+        return finished
+
+    def result(self) -> Any:
+        out = self.inner.result()
+        if self.seconds is None:
+            self.seconds = self.clock()
+        self.value = out
+        return out
+
+
+@derived_object
+class TimedRunner(PyRunner):
+    """Any MetaSchedule runner, noting when each candidate's result came back.
+
+    MetaSchedule builds a whole batch, then its runner measures the candidates one after
+    another. ``LocalRunner.run`` measures them all before it returns (its futures are done
+    on arrival), so this runner hands the inner one a single input at a time, which does
+    the same work in the same order, and dates each result as it returns; a future still
+    pending (an RPC runner's) is dated when it is first seen done. A fast schedule found
+    early in a batch is then dated when it was measured, not at the batch's end.
+    :meth:`seconds_of` looks results up by identity, whatever order callbacks see them in.
+    """
+
+    def __init__(self, inner: Any, clock: Callable[[], float]) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.seconds = 0.0  # spent inside run: measuring, for a runner that waits
+        self._pending: list[TimedRunnerFuture] = []
+
+    def run(self, runner_inputs: list[Any]) -> list[Any]:
+        start = self.clock()
+        futures = []
+        for runner_input in runner_inputs:
+            for inner in self.inner.run([runner_input]):
+                future = TimedRunnerFuture(inner, self.clock)
+                future.done()  # dates a result that is already there
+                futures.append(future)
+        self._pending.extend(futures)
+        self.seconds += self.clock() - start
+        return futures
+
+    def seconds_of(self, results: list[Any]) -> list[float | None]:
+        """When each of ``results`` came back (None if this runner never returned it);
+        the futures matched are forgotten."""
+        out: list[float | None] = []
+        for result in results:
+            for i, future in enumerate(self._pending):
+                if future.value is not None and future.value.same_as(result):
+                    out.append(future.seconds)
+                    del self._pending[i]
+                    break
+            else:
+                out.append(None)
+        return out
+
+
+@derived_object
+class TimedBuilder(PyBuilder):
+    """Any MetaSchedule builder, with the seconds spent building (for a report's
+    breakdown of where a session's time goes: search, build, measure)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def build(self, build_inputs: list[Any]) -> list[Any]:
+        start = time.perf_counter()
+        try:
+            return self.inner.build(build_inputs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
 class _Progress:
     """Best latency per task and the history of the running total, after every measurement.
 
     One history entry per measured candidate, in the order MetaSchedule measured them (its
     evolutionary search hands over a batch best-predicted first), so "trials to reach a
-    latency" is exact to the trial, not rounded up to the batch. The time of every entry of
-    a batch is the batch's end: when its results arrive, which is when a user could act.
+    latency" is exact to the trial, not rounded up to the batch. Each entry holds when
+    that candidate's result came back (from a :class:`TimedRunner`; the batch's end
+    without one) and when its batch ended: when all of the batch's results arrived.
     """
 
     def __init__(
@@ -146,7 +239,8 @@ class _Progress:
         self.best = [math.inf] * len(task_names)
         self.trials = 0
         self.start = time.perf_counter()
-        self.history: list[tuple[int, float, float]] = []
+        self.history: list[tuple[int, float, float, float]] = []
+        self.runner: TimedRunner | None = None
         self.label = label
         self.bar = tqdm(total=total, unit="trial", disable=not show, dynamic_ncols=True)
 
@@ -154,12 +248,19 @@ class _Progress:
         """Weighted sum of the tasks' best latencies (+inf until every task has run once)."""
         return sum(w * b for w, b in zip(self.weights, self.best, strict=True))
 
+    def clock(self) -> float:
+        """Seconds since the session started."""
+        return time.perf_counter() - self.start
+
     def record(self, task_id: int, runner_results: list[Any]) -> None:
-        now = time.perf_counter() - self.start
-        for result in runner_results:
+        now = self.clock()
+        times = self.runner.seconds_of(runner_results) if self.runner else []
+        times += [None] * (len(runner_results) - len(times))
+        for result, seconds in zip(runner_results, times, strict=True):
             self.best[task_id] = min(self.best[task_id], run_latency(result))
             self.trials += 1
-            self.history.append((self.trials, now, self.total_latency()))
+            at = now if seconds is None else min(seconds, now)
+            self.history.append((self.trials, at, self.total_latency(), now))
         total = self.total_latency()
         shown = f"{total * 1e3:.4g} ms" if math.isfinite(total) else "n/a"
         self.bar.set_description_str(f"{self.label}: trials {self.trials}, best {shown}")
@@ -187,8 +288,9 @@ class ProgressCallback(PyMeasureCallback):
 class TuneResult:
     """What a tuning session achieved and what it cost.
 
-    ``history`` holds ``(trials done, seconds since start, best latency so far)`` after each
-    measured candidate (the seconds are those of its batch's end);
+    ``history`` holds ``(trials done, seconds since start, best latency so far, seconds at
+    the batch's end)`` after each measured candidate: the seconds are when that candidate's
+    result came back (see :class:`TimedRunner`);
     ``best_latency_s`` is +inf when some task never ran successfully.
     """
 
@@ -201,8 +303,12 @@ class TuneResult:
     seconds: float
     work_dir: Path
     setup_seconds: float = 0.0
-    history: list[tuple[int, float, float]] = field(default_factory=list)
+    history: list[tuple[int, float, float, float]] = field(default_factory=list)
     cost_model_stats: dict[str, Any] = field(default_factory=dict)
+    # seconds building and measuring; the rest of ``seconds`` is MetaSchedule's search
+    # (sampling, evolution, the cost model) and its bookkeeping
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
     task_best_s: dict[str, float] = field(default_factory=dict)
     task_weights: dict[str, float] = field(default_factory=dict)
 
@@ -254,9 +360,19 @@ def _cost_model(
 
         request = target_key if predictor == "auto" else predictor
         model = load_predictor(request, mode=mode, **adapt_kwargs)
+        if mode == "cascade":
+            names = [
+                m.predictor.metadata["tunezoo_source"]["name"] for m in (model.ranker, model.screen)
+            ]
+            return model, f"{names[0]} screened by {names[1]}"
         source = model.prior if mode == "hybrid" else model
         weights = source.init if mode in ("meta-adaptive", "hybrid") else source.predictor
         return model, str(weights.metadata.get("tunezoo_source", {}).get("name", request))
+    if isinstance(predictor, Predictor) and mode == "cascade":
+        raise ValueError(
+            "mode='cascade' needs two predictors: pass a target or predictor name (its "
+            "target's trace predictor screens), or a CascadeCostModel(screen, ranker)"
+        )
     if isinstance(predictor, Predictor) and mode in ("meta-adaptive", "hybrid"):
         from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
@@ -343,8 +459,7 @@ def tune(
         "work_dir": str(work),
         "max_trials_global": int(trials),
         "num_trials_per_iter": int(num_trials_per_iter),
-        "builder": make_builder(settings, target),
-        "runner": make_local_runner(settings),
+        "builder": TimedBuilder(make_builder(settings, target)),
         "database": ms.database.JSONDatabase(work_dir=str(work)),
         "cost_model": cost_model,
     }
@@ -361,6 +476,8 @@ def tune(
         weights = [float(t.weight) for t in tasks]
     setup = time.perf_counter() - setup
     tracker = _Progress(task_names, weights, int(trials), name, progress)
+    tracker.runner = TimedRunner(make_local_runner(settings), tracker.clock)
+    common["runner"] = tracker.runner
     callbacks = [*ms.measure_callback.MeasureCallback.create("default"), ProgressCallback(tracker)]
     try:
         if tasks is None:
@@ -397,6 +514,8 @@ def tune(
         work_dir=work,
         history=list(tracker.history),
         cost_model_stats=stats,
+        build_seconds=common["builder"].seconds,
+        run_seconds=tracker.runner.seconds,
         task_best_s=dict(zip(task_names, tracker.best, strict=True)),
         task_weights=dict(zip(task_names, weights, strict=True)),
     )
@@ -443,6 +562,8 @@ __all__ = [
     "WORKLOADS",
     "NamedWorkload",
     "ProgressCallback",
+    "TimedBuilder",
+    "TimedRunner",
     "TuneResult",
     "conv2d_nchw",
     "list_workloads",

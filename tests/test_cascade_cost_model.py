@@ -1,0 +1,170 @@
+"""The cascade cost model: a trace-token screen, a per-store ranker for the screen's best.
+
+Candidates are real (the session's tuned database, replayed); predictors are tiny real
+ones with random weights: these tests check what is computed for which candidate and how
+scores combine, not how good a trained model is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import tvm_ffi
+from tvm.s_tir import meta_schedule as ms
+
+from tunezoo.cascade_cost_model import MIN_FIT, CascadeCostModel, _Calibration
+from tunezoo.cost_model import positive_scores
+from tunezoo.feature_kinds import PER_STORE, TRACE
+from tunezoo.features import features_of_candidates
+from tunezoo.features import light_tune_context as make_context
+from tunezoo.measure import MeasureSettings
+from tunezoo.models import build_model
+from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
+from tunezoo.targets import detect_target
+from tunezoo.trace_features import trace_tokens, workload_blocks
+from tunezoo.tuning import tune
+
+KEY = "llvm-znver4"
+
+
+def tiny(kind, seed: int) -> Predictor:
+    torch.manual_seed(seed)
+    model = build_model("segsum-mlp", {"in_dim": kind.dim, "hidden": 16, "layers": 2})
+    return Predictor(model, torch.zeros(kind.dim), torch.ones(kind.dim), KEY, kind.version)
+
+
+@pytest.fixture(scope="module")
+def matmul_candidates(tuned_db):
+    """The tuned matmul's records as MeasureCandidates, with their context."""
+    db = ms.database.JSONDatabase(work_dir=str(tuned_db))
+    by_workload: dict[int, list] = {}
+    for record in db.get_all_tuning_records():
+        by_workload.setdefault(int(tvm_ffi.structural_hash(record.workload.mod)), []).append(record)
+    records = max(by_workload.values(), key=len)
+    context = make_context(records[0].workload.mod, records[0].target)
+    return context, [r.as_measure_candidate() for r in records]
+
+
+def test_the_screen_reads_traces_and_the_ranker_does_not():
+    with pytest.raises(FeatureVersionError, match="screen must read trace tokens"):
+        CascadeCostModel(tiny(PER_STORE, 0), tiny(PER_STORE, 1))
+    with pytest.raises(FeatureVersionError, match="nothing would be refined"):
+        CascadeCostModel(tiny(TRACE, 0), tiny(TRACE, 1))
+    with pytest.raises(ValueError, match="refine_fraction"):
+        CascadeCostModel(tiny(TRACE, 0), tiny(PER_STORE, 1), refine_fraction=0.0)
+
+
+def test_only_the_screens_best_get_per_store_features_and_the_rankers_score(
+    matmul_candidates,
+):
+    context, candidates = matmul_candidates
+    n = len(candidates)
+    assert n >= 8
+    screen, ranker = tiny(TRACE, 0), tiny(PER_STORE, 1)
+    model = CascadeCostModel(screen, ranker, refine_fraction=0.25, min_refine=2)
+    scores = model.predict(context, candidates)
+    assert scores.shape == (n,) and (scores > 0).all() and np.isfinite(scores).all()
+    blocks = workload_blocks(context.mod)
+    screen_raw = screen.score_matrices([trace_tokens(str(c.sch.trace), blocks) for c in candidates])
+    ranker_raw = ranker.score_matrices(features_of_candidates(context, candidates))
+    texts = [str(c.sch.trace) for c in candidates]
+    distinct = {t: i for i, t in reversed(list(enumerate(texts)))}  # first index per schedule
+    budget = max(2, math.ceil(0.25 * n))
+    best = sorted(distinct.values(), key=lambda i: -screen_raw[i])[:budget]
+    # the screen's best distinct schedules score as the ranker scores them ...
+    for i in best:
+        assert scores[i] == pytest.approx(positive_scores(ranker_raw[i : i + 1])[0], rel=1e-5)
+    stats = model.stats()
+    assert stats["refined_candidates"] == len(best)
+    assert stats["ranker_feature_cache_misses"] == len(best)  # ... and only they were lowered
+    assert stats["screen_feature_cache_misses"] == len(distinct)
+    # the others are estimates, below the screen's best as the screen orders them
+    rest = [i for i in range(n) if texts[i] not in {texts[j] for j in best}]
+    assert rest and max(scores[i] for i in rest) <= max(scores[i] for i in best)
+    # asked again: the next best by the screen are refined, the refined keep their scores
+    again = model.predict(context, candidates)
+    refined = min(2 * len(best), len(distinct))
+    assert model.stats()["refined_candidates"] == refined
+    assert model.stats()["ranker_feature_cache_misses"] == refined
+    assert np.allclose(again[best], scores[best])
+
+
+def test_the_calibration_line_and_its_margin():
+    cal = _Calibration()
+    cal.add([0.0, 1.0], [5.0, 7.0])
+    # too few points for a line: estimates sit below every refined score, screen-ordered
+    est = cal.estimate(np.array([-1.0, 0.0, 3.0]))
+    assert (est < 5.0).all() and est[0] < est[1] < est[2]
+    xs = np.linspace(-2, 2, MIN_FIT)
+    noise = np.tile([0.5, -0.5], MIN_FIT // 2)
+    cal.add(list(xs), list(3.0 * xs + 1.0 + noise))
+    slope, intercept, sd = cal.line
+    assert slope == pytest.approx(np.polyfit(cal.screen, cal.ranker, 1)[0])
+    resid = np.array(cal.ranker) - (slope * np.array(cal.screen) + intercept)
+    assert sd == pytest.approx(resid.std())
+    assert cal.estimate(np.array([1.0]))[0] == pytest.approx(slope + intercept - sd)
+
+
+def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):
+    context, candidates = matmul_candidates
+    model = CascadeCostModel(tiny(TRACE, 0), tiny(PER_STORE, 1), refine_fraction=0.5)
+    scores = model.predict(context, candidates)
+    model.save(str(tmp_path / "cascade"))
+    other = CascadeCostModel(tiny(TRACE, 5), tiny(PER_STORE, 6), refine_fraction=0.1)
+    other.load(str(tmp_path / "cascade"))
+    assert other.refine_fraction == 0.5
+    assert np.allclose(other.predict(context, candidates), scores)
+    (tmp_path / "broken").write_text("{}")
+    with pytest.raises(PredictorFormatError, match="tunezoo_cascade_format"):
+        other.load(str(tmp_path / "broken"))
+
+
+@pytest.mark.tvm_measure
+def test_a_tuning_session_with_the_cascade(tmp_path):
+    key = detect_target(prefer_gpu=False)
+    model = CascadeCostModel(tiny(TRACE, 0), tiny(PER_STORE, 1))
+    result = tune(
+        "matmul-64",
+        target_key=key,
+        trials=16,
+        predictor=model,
+        work_dir=tmp_path,
+        num_trials_per_iter=8,
+        num_cores=1,
+        settings=MeasureSettings(number=2, repeat=2, min_repeat_ms=1),
+        population_size=64,
+        progress=False,
+    )
+    assert result.trials == 16 and math.isfinite(result.best_latency_s)
+    stats = result.cost_model_stats
+    assert stats["mode"] == "cascade" and stats["update_calls"] == 2
+    assert 0 < stats["refined_candidates"] < stats["screen_feature_cache_misses"]
+    assert stats["total_seconds"] >= stats["screen_seconds"] + stats["ranker_seconds"] > 0
+
+
+def test_a_target_means_its_per_store_predictor_and_cascade_adds_its_screen(tmp_path):
+    """With a trace predictor named to sort first, the target key still resolves to the
+    per-store one; mode='cascade' pairs the two; without a screen it says how to get one."""
+    from tunezoo.loading import (  # noqa: PLC0415
+        NoPredictorError,
+        load_predictor,
+        resolve_predictor,
+        screen_for,
+    )
+
+    root = tmp_path / "artifacts"
+    tiny(TRACE, 0).save(root / f"a-trace.{KEY}")
+    tiny(PER_STORE, 1).save(root / f"segsum-mlp.{KEY}")
+    assert resolve_predictor(KEY, artifacts_dir=root).name == f"segsum-mlp.{KEY}"
+    assert screen_for(f"segsum-mlp.{KEY}", artifacts_dir=root) == f"a-trace.{KEY}"
+    model = load_predictor(KEY, artifacts_dir=root, mode="cascade", refine_fraction=0.5)
+    assert isinstance(model, CascadeCostModel) and model.refine_fraction == 0.5
+    assert model.screen.predictor.metadata["tunezoo_source"]["name"] == f"a-trace.{KEY}"
+    assert model.ranker.predictor.metadata["tunezoo_source"]["name"] == f"segsum-mlp.{KEY}"
+    lone = tmp_path / "lone"
+    tiny(PER_STORE, 1).save(lone / f"segsum-mlp.{KEY}")
+    with pytest.raises(NoPredictorError, match="tunezoo train --features trace"):
+        load_predictor(KEY, artifacts_dir=lone, mode="cascade")
