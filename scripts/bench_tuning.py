@@ -13,6 +13,7 @@ runner, search strategy, seeds and trial budget, in one run:
   cascade           the trace predictor screening every candidate, the per-store predictor
                     ranking the best quarter of each generation by the screen
                     (:class:`tunezoo.cascade_cost_model.CascadeCostModel`), frozen
+  meta-cascade      (with ``--meta-init``) the same screen in front of meta-adaptive
   tunezoo-adaptive  the same predictor, fine-tuned on the session's measurements
   meta-adaptive     (with ``--meta-init``) a meta-initialisation, re-adapted from the init by
                     its own inner loop (SGD, its inner steps and lr) after every batch
@@ -115,10 +116,11 @@ CONTENDERS = (
     "cascade",
     "tunezoo-adaptive",
     "meta-adaptive",
+    "meta-cascade",
     "hybrid",
 )
 FROZEN = ("tunezoo-frozen", "trace-frozen", "cascade")  # the contenders the cost-share goal is for
-META_CONTENDERS = ("meta-adaptive", "hybrid")  # the ones that start from --meta-init
+META_CONTENDERS = ("meta-adaptive", "meta-cascade", "hybrid")  # start from --meta-init
 DEFAULT_NAMED = ("matmul-512", "conv2d-resnet-3x3", "conv2d-resnet-1x1")
 HEADROOM_NAMES = ("fused_matmul", "conv2d")  # dense math: schedules differ by 10x and more
 MIN_FLOPS = 1e6
@@ -289,6 +291,13 @@ class Contenders:
 
             assert self.trace_predictor is not None and self.predictor is not None
             return CascadeCostModel(self.trace_predictor, self.predictor), "frozen"
+        if name == "meta-cascade":  # fresh per session, like the others
+            from tunezoo.cascade_cost_model import CascadeCostModel  # noqa: PLC0415
+            from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
+
+            assert self.trace_predictor is not None and self.meta_init is not None
+            ranker = MetaAdaptiveCostModel(self.meta_init)
+            return CascadeCostModel(self.trace_predictor, ranker), "meta-adaptive"
         if name in META_CONTENDERS:
             assert self.meta_init is not None
             return self.meta_init, name
@@ -322,7 +331,7 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
                 k: v for k, v in out.predictor.metadata.items() if k != "tunezoo_source"
             },
         )
-    if "trace-frozen" in names or "cascade" in names:
+    if any(n in ("trace-frozen", "cascade", "meta-cascade") for n in names):
         folder = Path(args.trace_predictor) if args.trace_predictor else None
         if folder is None:
             from tunezoo.loading import bundled_predictors  # noqa: PLC0415

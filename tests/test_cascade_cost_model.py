@@ -15,12 +15,14 @@ import torch
 import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 
-from tunezoo.cascade_cost_model import MIN_FIT, CascadeCostModel, _Calibration
-from tunezoo.cost_model import positive_scores
+from tunezoo.cascade_cost_model import MIN_FIT, CascadeCostModel, estimate_unrefined
+from tunezoo.cost_model import TunezooCostModel, positive_scores
 from tunezoo.feature_kinds import PER_STORE, TRACE
 from tunezoo.features import features_of_candidates
 from tunezoo.features import light_tune_context as make_context
 from tunezoo.measure import MeasureSettings
+from tunezoo.meta import META_KEY
+from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 from tunezoo.models import build_model
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
 from tunezoo.targets import detect_target
@@ -34,6 +36,18 @@ def tiny(kind, seed: int) -> Predictor:
     torch.manual_seed(seed)
     model = build_model("segsum-mlp", {"in_dim": kind.dim, "hidden": 16, "layers": 2})
     return Predictor(model, torch.zeros(kind.dim), torch.ones(kind.dim), KEY, kind.version)
+
+
+def tiny_init(seed: int) -> Predictor:
+    init = tiny(PER_STORE, seed)
+    init.metadata[META_KEY] = {
+        "algorithm": "fomaml",
+        "inner_lr": 0.05,
+        "inner_steps": 5,
+        "support_k": 16,
+        "loss": "lambdarank",
+    }
+    return init
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +69,8 @@ def test_the_screen_reads_traces_and_the_ranker_does_not():
         CascadeCostModel(tiny(TRACE, 0), tiny(TRACE, 1))
     with pytest.raises(ValueError, match="refine_fraction"):
         CascadeCostModel(tiny(TRACE, 0), tiny(PER_STORE, 1), refine_fraction=0.0)
+    with pytest.raises(TypeError, match="ranker must be"):
+        CascadeCostModel(tiny(TRACE, 0), "xgb")
 
 
 def test_only_the_screens_best_get_per_store_features_and_the_rankers_score(
@@ -92,20 +108,17 @@ def test_only_the_screens_best_get_per_store_features_and_the_rankers_score(
     assert np.allclose(again[best], scores[best])
 
 
-def test_the_calibration_line_and_its_margin():
-    cal = _Calibration()
-    cal.add([0.0, 1.0], [5.0, 7.0])
-    # too few points for a line: estimates sit below every refined score, screen-ordered
-    est = cal.estimate(np.array([-1.0, 0.0, 3.0]))
-    assert (est < 5.0).all() and est[0] < est[1] < est[2]
+def test_unrefined_candidates_get_the_screens_estimate_of_the_rankers_score():
+    screen = np.array([-1.0, 0.0, 3.0])
+    # too few refined for a line: below every refined score, in the screen's order
+    est = estimate_unrefined(screen, np.array([0.0, 1.0]), np.array([5.0, 7.0]))
+    assert (est < 4.0).all() and est[0] < est[1] < est[2]
     xs = np.linspace(-2, 2, MIN_FIT)
-    noise = np.tile([0.5, -0.5], MIN_FIT // 2)
-    cal.add(list(xs), list(3.0 * xs + 1.0 + noise))
-    slope, intercept, sd = cal.line
-    assert slope == pytest.approx(np.polyfit(cal.screen, cal.ranker, 1)[0])
-    resid = np.array(cal.ranker) - (slope * np.array(cal.screen) + intercept)
-    assert sd == pytest.approx(resid.std())
-    assert cal.estimate(np.array([1.0]))[0] == pytest.approx(slope + intercept - sd)
+    ys = 3.0 * xs + 1.0 + np.tile([0.5, -0.5], MIN_FIT // 2)
+    slope, intercept = np.polyfit(xs, ys, 1)
+    sd = (ys - (slope * xs + intercept)).std()
+    assert sd > 0
+    assert estimate_unrefined(np.array([1.0]), xs, ys)[0] == pytest.approx(slope + intercept - sd)
 
 
 def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):
@@ -120,6 +133,33 @@ def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):
     (tmp_path / "broken").write_text("{}")
     with pytest.raises(PredictorFormatError, match="tunezoo_cascade_format"):
         other.load(str(tmp_path / "broken"))
+    learning = CascadeCostModel(tiny(TRACE, 0), MetaAdaptiveCostModel(tiny_init(1)))
+    with pytest.raises(PredictorFormatError, match="TunezooCostModel ranker"):
+        learning.load(str(tmp_path / "cascade"))
+
+
+def test_a_learning_ranker_learns_from_every_measurement_and_rescores_refined_ones(
+    matmul_candidates,
+):
+    """With meta-adaptive as the ranker, update() adapts it, and the next call scores the
+    refined candidates with the adapted weights; the screen never changes."""
+    context, candidates = matmul_candidates
+    init = tiny_init(1)
+    ranker = MetaAdaptiveCostModel(init)
+    model = CascadeCostModel(tiny(TRACE, 0), ranker, refine_fraction=1.0)
+    before = model.predict(context, candidates)
+    keys, screen_before = model.screen.keyed_raw_scores(context, candidates)
+    rng = np.random.default_rng(0)
+    results = [
+        ms.runner.RunnerResult([float(x)], None) for x in rng.uniform(1e-4, 1e-3, len(candidates))
+    ]
+    model.update(context, candidates, results)
+    assert ranker.stats()["adaptations"] == 1 and model.stats()["update_calls"] == 1
+    after = model.predict(context, candidates)
+    assert not np.allclose(after, before)  # everything was refined: all rescored
+    _, adapted = ranker.keyed_raw_scores(context, candidates)
+    assert np.allclose(after, positive_scores(adapted))
+    assert np.array_equal(model.screen.keyed_raw_scores(context, candidates)[1], screen_before)
 
 
 @pytest.mark.tvm_measure
@@ -140,14 +180,16 @@ def test_a_tuning_session_with_the_cascade(tmp_path):
     )
     assert result.trials == 16 and math.isfinite(result.best_latency_s)
     stats = result.cost_model_stats
-    assert stats["mode"] == "cascade" and stats["update_calls"] == 2
+    assert stats["mode"] == "screened" and stats["ranker_mode"] == "frozen"
+    assert stats["update_calls"] == 2
     assert 0 < stats["refined_candidates"] < stats["screen_feature_cache_misses"]
     assert stats["total_seconds"] >= stats["screen_seconds"] + stats["ranker_seconds"] > 0
 
 
-def test_a_target_means_its_per_store_predictor_and_cascade_adds_its_screen(tmp_path):
+def test_a_target_means_its_per_store_predictor_and_screen_adds_its_trace_one(tmp_path):
     """With a trace predictor named to sort first, the target key still resolves to the
-    per-store one; mode='cascade' pairs the two; without a screen it says how to get one."""
+    per-store one; screen=True puts that target's trace predictor in front, for frozen and
+    meta-adaptive alike; without a screen to find, the error says how to make one."""
     from tunezoo.loading import (  # noqa: PLC0415
         NoPredictorError,
         load_predictor,
@@ -158,13 +200,22 @@ def test_a_target_means_its_per_store_predictor_and_cascade_adds_its_screen(tmp_
     root = tmp_path / "artifacts"
     tiny(TRACE, 0).save(root / f"a-trace.{KEY}")
     tiny(PER_STORE, 1).save(root / f"segsum-mlp.{KEY}")
+    tiny_init(2).save(root / "segsum-mlp.meta-llvm-x86")
     assert resolve_predictor(KEY, artifacts_dir=root).name == f"segsum-mlp.{KEY}"
     assert screen_for(f"segsum-mlp.{KEY}", artifacts_dir=root) == f"a-trace.{KEY}"
-    model = load_predictor(KEY, artifacts_dir=root, mode="cascade", refine_fraction=0.5)
+    model = load_predictor(KEY, artifacts_dir=root, screen=True, refine_fraction=0.5)
     assert isinstance(model, CascadeCostModel) and model.refine_fraction == 0.5
+    assert isinstance(model.ranker, TunezooCostModel) and model.ranker.mode == "frozen"
     assert model.screen.predictor.metadata["tunezoo_source"]["name"] == f"a-trace.{KEY}"
     assert model.ranker.predictor.metadata["tunezoo_source"]["name"] == f"segsum-mlp.{KEY}"
+    meta = load_predictor(KEY, artifacts_dir=root, mode="meta-adaptive", screen=True)
+    assert isinstance(meta.ranker, MetaAdaptiveCostModel)
+    assert meta.screen.predictor.metadata["tunezoo_source"]["name"] == f"a-trace.{KEY}"
+    with pytest.raises(ValueError, match="cannot be screened"):
+        load_predictor(KEY, artifacts_dir=root, mode="hybrid", screen=True)
+    with pytest.raises(ValueError, match="need screen=True"):
+        load_predictor(KEY, artifacts_dir=root, refine_fraction=0.5)
     lone = tmp_path / "lone"
     tiny(PER_STORE, 1).save(lone / f"segsum-mlp.{KEY}")
     with pytest.raises(NoPredictorError, match="tunezoo train --features trace"):
-        load_predictor(KEY, artifacts_dir=lone, mode="cascade")
+        load_predictor(KEY, artifacts_dir=lone, screen=True)

@@ -131,7 +131,9 @@ def test_tune_a_zoo_model_reports_the_weighted_total(tmp_path):
 
 
 @pytest.mark.tvm_measure
-def test_tune_command_writes_its_result_json(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("screen", [False, True], ids=["per-store", "screened"])
+def test_tune_command_writes_its_result_json(tmp_path, capsys, monkeypatch, screen):
+    """The bundled predictors, offline; --screen puts the bundled trace predictor first."""
     from tunezoo.cli import main
 
     # the bundled predictor, unpublished (other tests publish one to the session's catalog)
@@ -141,9 +143,14 @@ def test_tune_command_writes_its_result_json(tmp_path, capsys, monkeypatch):
     out = tmp_path / "result.json"
     argv = ["tune", "matmul-64", "--trials", "8", "--trials-per-iter", "8", "--quiet"]
     argv += ["--work-dir", str(tmp_path / "db"), "--json", str(out), "--num-cores", "1"]
-    argv += ["--population-size", "64"]
+    argv += ["--population-size", "64"] + (["--screen"] if screen else [])
     assert main(argv) == 0
     result = json.loads(out.read_text())
     assert result["trials"] == 8 and result["best_latency_s"] > 0
-    assert result["cost_model_stats"]["predict_calls"] > 0
+    stats = result["cost_model_stats"]
+    assert stats["predict_calls"] > 0
+    if screen:
+        assert stats["mode"] == "screened" and stats["refined_candidates"] > 0
+        assert stats["refined_candidates"] < stats["screen_feature_cache_misses"]
+        assert "screened by seed-ensemble-trace.llvm-znver4" in result["predictor"]
     assert "matmul-64: best latency" in capsys.readouterr().out

@@ -1,26 +1,28 @@
-"""A cheap screen in front of a strong ranker: the frozen cost model that keeps per-store
-ranking quality at a fraction of its feature cost.
+"""A cheap screen in front of a strong ranker: a cost model that keeps per-store ranking
+quality at a fraction of its feature cost, frozen or learning during the session.
 
-MetaSchedule's ``PerStoreFeature`` lowers every candidate (1.4-2.5 ms each on a 2-core
-Xeon, 2.5-3 ms on the Zen 4 machine); a 64-trial convolution session scores about 3,500
-distinct candidates, so a frozen per-store predictor spent 14-15% of the wall time on
-features. Trace tokens (:mod:`tunezoo.trace_features`) cost 0.2-0.4 ms, but a predictor on
-them ranks worse than one on per-store features (held-out top-1 0.65-0.78 against 0.86).
-The evolutionary search needs a good ranking only near the top: it measures the best few
-and breeds mostly from the better half. So every candidate is scored by the trace
-predictor (the screen), and only the best ``refine_fraction`` of each call's candidates
-not scored before, by the screen, get per-store features and the per-store predictor's
-score (the ranker).
+MetaSchedule's ``PerStoreFeature`` lowers every candidate (1.4-2.5 ms each on this
+project's 2-core Xeon, about 3 ms on its Zen 4); a 64-trial convolution session scores
+about 3,500 distinct candidates, so a per-store cost model spent 13-16% of the wall time
+on features. Trace tokens (:mod:`tunezoo.trace_features`) cost a fraction of that, but a
+predictor on them ranks worse than one on per-store features (held-out top-1 0.77 against
+0.86). The evolutionary search needs a good ranking only near the top: it measures the
+best few and breeds mostly from the better half. So every candidate is scored by the
+trace predictor (the screen), and the best ``refine_fraction`` of each call's candidates
+not refined before, by the screen, are refined: from then on the ranker scores them, on
+per-store features computed once per session.
+
+The ranker is a per-store cost model: frozen (:class:`~tunezoo.cost_model.
+TunezooCostModel`, the default when a predictor is given) or one that keeps learning
+(adaptive, or :class:`~tunezoo.meta_cost_model.MetaAdaptiveCostModel`). Its ``update``
+sees every measurement, and its current weights score every refined candidate a call
+holds, so what it has learnt applies to them at once (features come from its cache).
 
 Scores: a refined candidate's score is the ranker's. An unrefined one gets the ranker's
-score as the screen predicts it: per task, a least-squares line from screen to ranker
-scores over the candidates refined so far, minus one residual standard deviation (an
-estimate, so it is held a notch below the measured ones). Scores are remembered per
-candidate, so the heap MetaSchedule keeps across calls compares like with like, except
-that a candidate refined later moves from its estimate to its own score.
-
-Frozen only: ``update`` counts what it was shown. ``save``/``load`` write and read the two
-predictors' weights and this model's settings.
+score as the screen predicts it: a least-squares line from screen to ranker scores over
+the refined candidates of the call, minus one residual standard deviation (an estimate,
+so it is held a notch below what was scored), or below every refined score while fewer
+than ``MIN_FIT`` candidates were refined.
 """
 
 from __future__ import annotations
@@ -40,60 +42,53 @@ from tunezoo.cost_model import (
     TunezooCostModel,
     _direct_python_calls,
     _start_update,
-    _workload_key,
     positive_scores,
 )
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES
 from tunezoo.feature_kinds import TRACE
+from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
 
 SAVE_FORMAT = 1
-MIN_FIT = 8  # refined candidates of a task before the screen-to-ranker line is fitted
+MIN_FIT = 8  # refined candidates in a call before the screen-to-ranker line is fitted
+
+Ranker = TunezooCostModel | MetaAdaptiveCostModel
 
 
 def _new_stats() -> dict[str, Any]:
     return {
-        "mode": "cascade",
+        "mode": "screened",
         "predict_calls": 0,
         "predicted_candidates": 0,
-        "refined_candidates": 0,  # got per-store features and the ranker's score
+        "refined_candidates": 0,  # entered the ranker's care (per-store features, its score)
         "update_calls": 0,
         "updated_candidates": 0,
         "failed_candidates": 0,
         "screen_seconds": 0.0,  # trace tokens and the screen's forward passes
         "ranker_seconds": 0.0,  # per-store features and the ranker's forward passes
-        "feature_seconds": 0.0,  # both kinds of features
-        "predict_seconds": 0.0,  # both kinds of forward passes
+        "update_seconds": 0.0,  # the ranker's learning, if it learns
         "total_seconds": 0.0,
     }
 
 
-class _Calibration:
-    """Per task: the refined candidates' (screen, ranker) scores and the line between."""
+def estimate_unrefined(
+    screen: np.ndarray, refined_screen: np.ndarray, refined_ranker: np.ndarray
+) -> np.ndarray:
+    """The ranker's score of candidates it did not score, predicted from the screen's.
 
-    def __init__(self) -> None:
-        self.screen: list[float] = []
-        self.ranker: list[float] = []
-        self.line: tuple[float, float, float] | None = None  # slope, intercept, residual sd
-
-    def add(self, screen: Sequence[float], ranker: Sequence[float]) -> None:
-        self.screen.extend(screen)
-        self.ranker.extend(ranker)
-        if len(self.screen) >= MIN_FIT:
-            x, y = np.asarray(self.screen), np.asarray(self.ranker)
-            slope, intercept = np.polyfit(x, y, 1) if x.std() > 1e-12 else (0.0, y.mean())
-            resid = y - (slope * x + intercept)
-            self.line = (float(slope), float(intercept), float(resid.std()))
-
-    def estimate(self, screen: np.ndarray) -> np.ndarray:
-        """The ranker's score predicted from the screen's, held one residual sd lower;
-        before a line exists, just below every refined score (ordered by the screen)."""
-        if self.line is not None:
-            slope, intercept, sd = self.line
-            return slope * screen + intercept - sd
-        floor = min(self.ranker) if self.ranker else 0.0
-        z = (screen - screen.mean()) / (screen.std() + 1e-12) if len(screen) > 1 else 0 * screen
-        return floor - 2.0 + 1.0 / (1.0 + np.exp(-z))  # in (floor - 2, floor - 1)
+    With at least ``MIN_FIT`` refined pairs: the least-squares line, minus one residual
+    standard deviation. With fewer: just below every refined score, in the screen's order.
+    """
+    screen = np.asarray(screen, dtype=np.float64)
+    if len(refined_screen) >= MIN_FIT:
+        x, y = np.asarray(refined_screen), np.asarray(refined_ranker)
+        slope, intercept = np.polyfit(x, y, 1) if x.std() > 1e-12 else (0.0, float(y.mean()))
+        sd = float((y - (slope * x + intercept)).std())
+        return slope * screen + intercept - sd
+    floor = float(np.min(refined_ranker)) if len(refined_ranker) else 0.0
+    spread = screen.std()
+    z = (screen - screen.mean()) / spread if spread > 1e-12 else np.zeros_like(screen)
+    return floor - 2.0 + 1.0 / (1.0 + np.exp(-z))  # in (floor - 2, floor - 1)
 
 
 @_direct_python_calls
@@ -101,15 +96,16 @@ class _Calibration:
 class CascadeCostModel(PyCostModel):
     """Trace-token screen, per-store ranker (see the module docstring).
 
-    ``screen`` must read trace tokens; ``ranker`` any other features (MetaSchedule's
-    per-store ones in practice). ``refine_fraction`` of each ``predict`` call's candidates
-    (at least ``min_refine``) that were not refined before are refined.
+    ``screen``: a predictor on trace tokens. ``ranker``: a per-store predictor (frozen) or
+    a per-store cost model (adaptive or meta-adaptive). ``refine_fraction`` of each
+    ``predict`` call's candidates (at least ``min_refine``) that were not refined before
+    are refined.
     """
 
     def __init__(
         self,
         screen: Predictor,
-        ranker: Predictor,
+        ranker: Predictor | Ranker,
         *,
         refine_fraction: float = 0.25,
         min_refine: int = 16,
@@ -120,7 +116,15 @@ class CascadeCostModel(PyCostModel):
                 f"the screen must read trace tokens ({TRACE.version}); "
                 f"{screen.arch}.{screen.target_key} reads {screen.feature_version!r}"
             )
-        if ranker.feature_version == TRACE.version:
+        if isinstance(ranker, Predictor):
+            ranker = TunezooCostModel(ranker, feature_cache_size=feature_cache_size)
+        if not isinstance(ranker, TunezooCostModel | MetaAdaptiveCostModel):
+            raise TypeError(
+                "ranker must be a Predictor, TunezooCostModel or MetaAdaptiveCostModel, got "
+                f"{type(ranker).__name__}"
+            )
+        weights = ranker.init if isinstance(ranker, MetaAdaptiveCostModel) else ranker.predictor
+        if weights.feature_version == TRACE.version:
             raise FeatureVersionError(
                 "the ranker reads trace tokens too: nothing would be refined; use "
                 "TunezooCostModel(screen) on its own"
@@ -129,36 +133,39 @@ class CascadeCostModel(PyCostModel):
             raise ValueError("refine_fraction must be in (0, 1] and min_refine >= 1")
         self.refine_fraction = float(refine_fraction)
         self.min_refine = int(min_refine)
+        self.max_entries = int(feature_cache_size)
         self.screen = TunezooCostModel(screen, feature_cache_size=feature_cache_size)
-        self.ranker = TunezooCostModel(ranker, feature_cache_size=feature_cache_size)
-        self._refined: dict[Any, float] = {}  # screen key -> the ranker's raw score
-        self._calibration: dict[str, _Calibration] = {}
+        self.ranker = ranker
+        self._refined: set[Any] = set()  # screen keys of the candidates the ranker scores
         self._stats = _new_stats()
 
     # ------------------------------------------------------------------ MetaSchedule API
 
     def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
-        """Scores for every candidate; per-store features only for the screen's best."""
+        """Scores for every candidate; the ranker's for the refined ones."""
         t0 = time.perf_counter()
         candidates = list(candidates)
         keys, screen_raw = self.screen.keyed_raw_scores(context, candidates)
         t1 = time.perf_counter()
+        if len(self._refined) > self.max_entries:
+            self._refined.clear()  # bounded like the feature caches; a long session re-refines
         first: dict[Any, int] = {}
         for i, key in enumerate(keys):
             if key not in self._refined:
                 first.setdefault(key, i)
         budget = max(self.min_refine, math.ceil(self.refine_fraction * len(candidates)))
         chosen = sorted(first.values(), key=lambda i: -screen_raw[i])[:budget]
-        calibration = self._calibration.setdefault(_workload_key(context), _Calibration())
-        if chosen:
-            _, ranked = self.ranker.keyed_raw_scores(context, [candidates[i] for i in chosen])
-            for i, score in zip(chosen, ranked.tolist(), strict=True):
-                self._refined[keys[i]] = score
-            calibration.add([float(screen_raw[i]) for i in chosen], ranked.tolist())
+        self._refined.update(keys[i] for i in chosen)
+        refined = np.array([k in self._refined for k in keys])
+        raw = np.empty(len(candidates), dtype=np.float64)
+        if refined.any():
+            idx = np.flatnonzero(refined)
+            _, ranked = self.ranker.keyed_raw_scores(context, [candidates[i] for i in idx])
+            raw[idx] = ranked
+            raw[~refined] = estimate_unrefined(screen_raw[~refined], screen_raw[idx], ranked)
+        else:
+            raw[:] = estimate_unrefined(screen_raw, screen_raw[:0], screen_raw[:0])
         t2 = time.perf_counter()
-        known = np.array([k in self._refined for k in keys])
-        raw = calibration.estimate(screen_raw)
-        raw[known] = [self._refined[k] for k, ok in zip(keys, known, strict=True) if ok]
         out = positive_scores(raw)
         s = self._stats
         s["predict_calls"] += 1
@@ -170,14 +177,17 @@ class CascadeCostModel(PyCostModel):
         return out
 
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
-        """Frozen: count only."""
+        """Count, and hand the measurements to the ranker (which learns, if it learns)."""
         t0 = time.perf_counter()
-        _start_update(self._stats, candidates, results)
-        self._stats["total_seconds"] += time.perf_counter() - t0
+        candidates, results = _start_update(self._stats, candidates, results)
+        self.ranker.update(context, candidates, results)
+        elapsed = time.perf_counter() - t0
+        self._stats["update_seconds"] += elapsed
+        self._stats["total_seconds"] += elapsed
 
     def save(self, path: str) -> None:
-        """Settings at ``path`` (JSON), the two predictors beside it (``.screen`` and
-        ``.ranker``, as :meth:`TunezooCostModel.save` writes them)."""
+        """Settings at ``path`` (JSON), the screen and ranker beside it (``.screen`` and
+        ``.ranker``, as their own ``save`` writes them)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.screen.save(str(target) + ".screen")
@@ -186,13 +196,14 @@ class CascadeCostModel(PyCostModel):
             "tunezoo_cascade_format": SAVE_FORMAT,
             "refine_fraction": self.refine_fraction,
             "min_refine": self.min_refine,
+            "ranker": type(self.ranker).__name__,
             "stats": self.stats(),
         }
         target.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
     def load(self, path: str) -> None:
-        """Restore what :meth:`save` wrote (the same architectures only); the session's
-        remembered scores are forgotten, since the weights may differ."""
+        """Restore what :meth:`save` wrote (the same kinds of screen and ranker); which
+        candidates were refined is forgotten, as the weights may differ."""
         target = Path(path)
         try:
             settings = json.loads(target.read_text())
@@ -203,26 +214,32 @@ class CascadeCostModel(PyCostModel):
                 f"{target}: tunezoo_cascade_format {settings.get('tunezoo_cascade_format')!r},"
                 f" expected {SAVE_FORMAT}"
             )
+        if settings.get("ranker") != type(self.ranker).__name__:
+            raise PredictorFormatError(
+                f"{target}: saved with a {settings.get('ranker')} ranker, this cascade has a "
+                f"{type(self.ranker).__name__}"
+            )
         self.screen.load(str(target) + ".screen")
         self.ranker.load(str(target) + ".ranker")
         self.refine_fraction = float(settings["refine_fraction"])
         self.min_refine = int(settings["min_refine"])
         self._refined.clear()
-        self._calibration.clear()
 
     # ------------------------------------------------------------------------ tunezoo API
 
     def stats(self) -> dict[str, Any]:
-        """Counts and seconds (a copy), with the screen's and ranker's feature caches."""
+        """Counts and seconds (a copy), with the screen's and the ranker's own."""
         out = dict(self._stats)
         screen, ranker = self.screen.stats(), self.ranker.stats()
+        out["ranker_mode"] = ranker.get("mode")
         out["feature_seconds"] = screen["feature_seconds"] + ranker["feature_seconds"]
         out["predict_seconds"] = screen["predict_seconds"] + ranker["predict_seconds"]
         for name, inner in (("screen", screen), ("ranker", ranker)):
             out[f"{name}_feature_seconds"] = inner["feature_seconds"]
             out[f"{name}_feature_cache_misses"] = inner["feature_cache_misses"]
             out[f"{name}_arch"] = f"{inner['arch']}.{inner['target_key']}"
+        out["train_seconds"] = ranker.get("train_seconds", 0.0)
         return out
 
 
-__all__ = ["CascadeCostModel"]
+__all__ = ["MIN_FIT", "CascadeCostModel", "estimate_unrefined"]

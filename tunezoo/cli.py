@@ -281,6 +281,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         num_cores=args.num_cores,
         population_size=args.population_size,
+        screen=args.screen,
         **adapt,
     )
     if args.json:
@@ -520,13 +521,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        choices=["frozen", "cascade", "adaptive", "meta-adaptive", "hybrid"],
+        choices=["frozen", "adaptive", "meta-adaptive", "hybrid"],
         default="frozen",
-        help="frozen: predict only; cascade: frozen, with per-store features only for the "
-        "candidates the target's trace predictor screens as the best; adaptive: fine-tune "
-        "the predictor on each measured batch; meta-adaptive: re-adapt the target family's "
-        "meta-initialisation per workload; hybrid: meta-adaptive handing over to an online "
-        "XGBoost as it proves itself",
+        help="frozen: predict only; adaptive: fine-tune the predictor on each measured batch; "
+        "meta-adaptive: re-adapt the target family's meta-initialisation per workload; "
+        "hybrid: meta-adaptive handing over to an online XGBoost as it proves itself",
+    )
+    p.add_argument(
+        "--screen",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="NAME",
+        help="screen candidates with a trace-token predictor (the target's, or NAME) and "
+        "compute per-store features only for the best quarter: most of the cost model's "
+        "time saved (frozen, adaptive, meta-adaptive)",
     )
     p.add_argument("--work-dir", default="tunezoo-tune", help="where the tuning database goes")
     p.add_argument("--trials-per-iter", type=int, default=16)

@@ -13,9 +13,8 @@ Resolution, first match wins:
 A target key means its per-store predictor (the best ranker) when it has one; a target
 with no predictor of its own gets the predictor of the nearest CPU target of its family
 (:func:`tunezoo.targets.nearest_in_family`) with a warning, unless ``strict=True``.
-``name@revision`` picks a revision. ``mode="cascade"`` pairs that predictor with the
-trace-token predictor of its target as a screen. Every error says what exists and what
-to run.
+``name@revision`` picks a revision. ``screen=True`` puts the trace-token predictor of
+that predictor's target in front of it. Every error says what exists and what to run.
 
 This module needs TVM only to build the cost model (``load_predictor``);
 ``list_predictors`` and ``load_predictor_artifact`` do not import it.
@@ -325,6 +324,7 @@ def load_predictor(
     *,
     revision: str | None = None,
     mode: str = "frozen",
+    screen: bool | str = False,
     local_files_only: bool = False,
     strict: bool = False,
     artifacts_dir: str | Path | None = None,
@@ -344,24 +344,36 @@ def load_predictor(
     ``hybrid``: that meta-adaptive model handing over to an online XGBoost model as each
     workload's measurements show it ranks as well (:class:`tunezoo.hybrid_cost_model.
     HybridCostModel`; its settings ``window``, ``min_online``, ``xgb_threads`` may be
-    passed here too), or ``cascade``: frozen, the predictor ranking only the candidates
-    that its target's trace-token predictor screens as the best (:class:`tunezoo.
-    cascade_cost_model.CascadeCostModel`; ``refine_fraction`` and ``min_refine`` may be
-    passed here), which saves most of the per-store feature extraction.
+    passed here too).
+    ``screen``: put a trace-token predictor in front (``True``: the one of the target the
+    per-store predictor resolves to; or its name), so that only the candidates it
+    screens as the best get per-store features and the mode's model's score
+    (:class:`tunezoo.cascade_cost_model.CascadeCostModel`; ``refine_fraction`` and
+    ``min_refine`` may be passed here). Not for ``hybrid``, whose online XGBoost reads
+    every candidate's per-store features.
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
     """
+    cascade = {
+        k: adapt_kwargs.pop(k) for k in ("refine_fraction", "min_refine") if k in adapt_kwargs
+    }
+    if cascade and not screen:
+        raise ValueError(f"{sorted(cascade)} need screen=True (or a screen's name)")
+    if screen and mode == "hybrid":
+        raise ValueError(
+            "mode='hybrid' cannot be screened: its online XGBoost reads the per-store "
+            "features of every candidate; use screen with frozen, adaptive or meta-adaptive"
+        )
+    load = {
+        "local_files_only": local_files_only,
+        "artifacts_dir": artifacts_dir,
+        "catalog": catalog,
+        "cache_dir": cache_dir,
+    }
     if mode in ("meta-adaptive", "hybrid"):
         from tunezoo.meta import load_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415 - imports TVM
 
-        init = load_init(
-            target_or_name,
-            artifacts_dir=artifacts_dir,
-            revision=revision,
-            local_files_only=local_files_only,
-            catalog=catalog,
-            cache_dir=cache_dir,
-        )
+        init = load_init(target_or_name, revision=revision, **load)
         request, _ = cat.split_revision(target_or_name)
         try:
             named = cat.parse_name(request)["kind"] == "meta-init"
@@ -369,28 +381,38 @@ def load_predictor(
             named = False  # a target key
         name = request if named else f"{init.arch}.meta-{get_target(request).family}"
         init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
-        if mode == "meta-adaptive":
-            return MetaAdaptiveCostModel(init, **adapt_kwargs)
-        from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
+        if mode == "hybrid":
+            from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
 
-        return hybrid_from_init(init, **adapt_kwargs)
-    load = {
-        "local_files_only": local_files_only,
-        "artifacts_dir": artifacts_dir,
-        "catalog": catalog,
-        "cache_dir": cache_dir,
-    }
-    predictor = load_predictor_artifact(target_or_name, revision=revision, strict=strict, **load)
-    if mode == "cascade":
-        from tunezoo.cascade_cost_model import CascadeCostModel  # noqa: PLC0415 - imports TVM
+            return hybrid_from_init(init, **adapt_kwargs)
+        model: Any = MetaAdaptiveCostModel(init, **adapt_kwargs)
+        if not screen:
+            return model
+        if screen is True and named:
+            raise ValueError(
+                f"{request} is a meta-initialisation of a whole family: name the screen "
+                "(screen='<arch>-trace.<target>') or ask by target key"
+            )
+        per_store = "" if named else resolve_predictor(request, strict=strict, **_where(load)).name
+    else:
+        predictor = load_predictor_artifact(
+            target_or_name, revision=revision, strict=strict, **load
+        )
+        from tunezoo.cost_model import TunezooCostModel  # noqa: PLC0415 - imports TVM
 
-        ranker_name = predictor.metadata["tunezoo_source"]["name"]
-        screen_name = screen_for(ranker_name, artifacts_dir=artifacts_dir, catalog=catalog)
-        screen = load_predictor_artifact(screen_name, **load)
-        return CascadeCostModel(screen, predictor, **adapt_kwargs)
-    from tunezoo.cost_model import TunezooCostModel  # noqa: PLC0415 - imports TVM
+        model = TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
+        if not screen:
+            return model
+        per_store = predictor.metadata["tunezoo_source"]["name"]
+    from tunezoo.cascade_cost_model import CascadeCostModel  # noqa: PLC0415 - imports TVM
 
-    return TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
+    screen_name = screen if isinstance(screen, str) else screen_for(per_store, **_where(load))
+    return CascadeCostModel(load_predictor_artifact(screen_name, **load), model, **cascade)
+
+
+def _where(load: dict[str, Any]) -> dict[str, Any]:
+    """The arguments that say where artifacts are listed (for resolution, no download)."""
+    return {k: load[k] for k in ("artifacts_dir", "catalog")}
 
 
 __all__ = [

@@ -111,17 +111,27 @@ class MetaAdaptiveCostModel(PyCostModel):
     def predict(self, context: Any, candidates: Sequence[Any]) -> np.ndarray:
         """Scores from the workload's fast weights (the init before its first update)."""
         t0 = time.perf_counter()
-        mats = self._features.features(context, candidates)
-        t1 = time.perf_counter()
-        raw = self.predictor_for(_workload_key(context)).score_matrices(mats)
-        t2 = time.perf_counter()
+        _, raw = self.keyed_raw_scores(context, candidates)
         s = self._stats
         s["predict_calls"] += 1
-        s["predicted_candidates"] += len(mats)
-        s["feature_seconds"] += t1 - t0
-        s["predict_seconds"] += t2 - t1
-        s["total_seconds"] += t2 - t0
+        s["predicted_candidates"] += len(raw)
+        s["total_seconds"] += time.perf_counter() - t0
         return positive_scores(raw)
+
+    def keyed_raw_scores(
+        self, context: Any, candidates: Sequence[Any]
+    ) -> tuple[list[Any], np.ndarray]:
+        """(a key per candidate, its raw score by the workload's current weights), as
+        :meth:`tunezoo.cost_model.TunezooCostModel.keyed_raw_scores` gives them; what
+        :meth:`predict` maps to positive scores. The caller counts the call."""
+        t0 = time.perf_counter()
+        keys, mats = self._features.keyed_features(context, candidates)
+        t1 = time.perf_counter()
+        raw = self.predictor_for(_workload_key(context)).score_matrices(mats)
+        s = self._stats
+        s["feature_seconds"] += t1 - t0
+        s["predict_seconds"] += time.perf_counter() - t1
+        return keys, np.asarray(raw, dtype=np.float64)
 
     def update(self, context: Any, candidates: Sequence[Any], results: Sequence[Any]) -> None:
         """Remember the measurements and re-adapt this workload's weights from the init."""

@@ -185,6 +185,11 @@ def _parse_line(line: str) -> Call | None:
     return method, outputs, tuple(args), kwargs
 
 
+def clear_line_cache() -> None:
+    """Forget every parsed line (a benchmark's cold start; the cache is bounded anyway)."""
+    _parse_line.cache_clear()
+
+
 def parse_trace(text: str) -> list[Call]:
     """``str(trace)`` as ``(method, outputs, positional args, keyword args)`` per line."""
     out = []

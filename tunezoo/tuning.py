@@ -347,10 +347,27 @@ def _cores(num_cores: int | None) -> int:
         return os.cpu_count() or 1
 
 
+def _source_name(model: Any, mode: str, request: str) -> str:
+    """The artifact a loaded cost model's weights came from, for reports."""
+    source = model.prior if mode == "hybrid" else model
+    weights = source.init if mode in ("meta-adaptive", "hybrid") else source.predictor
+    return str(weights.metadata.get("tunezoo_source", {}).get("name", request))
+
+
 def _cost_model(
-    predictor: Any, target_key: str, mode: str, cores: int, adapt_kwargs: dict[str, Any]
+    predictor: Any,
+    target_key: str,
+    mode: str,
+    cores: int,
+    adapt_kwargs: dict[str, Any],
+    screen: bool | str = False,
 ) -> tuple[Any, str]:
     """(the cost model, a label for reports) from tune()'s ``predictor`` argument."""
+    if screen and (not isinstance(predictor, str) or predictor == "none"):
+        raise ValueError(
+            "screen needs a target or predictor name to load both predictors from; with "
+            "predictors in memory, pass CascadeCostModel(screen, ranker) as the predictor"
+        )
     if isinstance(predictor, str):
         if predictor == "none":
             if adapt_kwargs:
@@ -359,20 +376,11 @@ def _cost_model(
         from tunezoo.loading import load_predictor  # noqa: PLC0415
 
         request = target_key if predictor == "auto" else predictor
-        model = load_predictor(request, mode=mode, **adapt_kwargs)
-        if mode == "cascade":
-            names = [
-                m.predictor.metadata["tunezoo_source"]["name"] for m in (model.ranker, model.screen)
-            ]
-            return model, f"{names[0]} screened by {names[1]}"
-        source = model.prior if mode == "hybrid" else model
-        weights = source.init if mode in ("meta-adaptive", "hybrid") else source.predictor
-        return model, str(weights.metadata.get("tunezoo_source", {}).get("name", request))
-    if isinstance(predictor, Predictor) and mode == "cascade":
-        raise ValueError(
-            "mode='cascade' needs two predictors: pass a target or predictor name (its "
-            "target's trace predictor screens), or a CascadeCostModel(screen, ranker)"
-        )
+        model = load_predictor(request, mode=mode, screen=screen, **adapt_kwargs)
+        if not screen:
+            return model, _source_name(model, mode, request)
+        ranker = _source_name(model.ranker, mode, request)
+        return model, f"{ranker} screened by {_source_name(model.screen, 'frozen', request)}"
     if isinstance(predictor, Predictor) and mode in ("meta-adaptive", "hybrid"):
         from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
         from tunezoo.meta_cost_model import MetaAdaptiveCostModel  # noqa: PLC0415
@@ -426,6 +434,7 @@ def tune(
     num_cores: int | None = None,
     settings: MeasureSettings | None = None,
     population_size: int | None = None,
+    screen: bool | str = False,
     **adapt_kwargs: Any,
 ) -> TuneResult:
     """Tune ``what`` for ``target_key`` with at most ``trials`` measurements.
@@ -437,7 +446,9 @@ def tune(
     ready cost model. ``mode`` and ``adapt_kwargs`` go to the tunezoo cost model.
     ``settings`` overrides how candidates are built and measured. ``population_size`` is
     the evolutionary search's (MetaSchedule's default: 512); every candidate of every
-    generation is scored, so it sets the cost model's work per batch.
+    generation is scored, so it sets the cost model's work per batch. ``screen`` (with a
+    predictor name or ``auto``) puts the trace-token screen in front of the cost model
+    (see :func:`tunezoo.loading.load_predictor`).
 
     ``seconds`` and ``history`` start after the one-off setup (task extraction and TVM's
     import of its tensor intrinsics, about 22 s, which any MetaSchedule session pays).
@@ -448,7 +459,7 @@ def tune(
     cores = _cores(num_cores)
     target = get_target(target_key).tvm_target(cores)
     settings = settings or MeasureSettings()
-    cost_model, label = _cost_model(predictor, target_key, mode, cores, adapt_kwargs)
+    cost_model, label = _cost_model(predictor, target_key, mode, cores, adapt_kwargs, screen)
 
     def strategy() -> Any:  # a fresh one per task: a strategy holds its task's state
         if population_size is None:
