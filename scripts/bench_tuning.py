@@ -121,6 +121,8 @@ CONTENDERS = (
 )
 FROZEN = ("tunezoo-frozen", "trace-frozen", "cascade")  # the contenders the cost-share goal is for
 META_CONTENDERS = ("meta-adaptive", "meta-cascade", "hybrid")  # start from --meta-init
+# without --contenders (and --quick): what users run today against the first predictors
+DEFAULT_CONTENDERS = ("xgb", "xgb-pretrained", "tunezoo-frozen", "tunezoo-adaptive")
 DEFAULT_NAMED = ("matmul-512", "conv2d-resnet-3x3", "conv2d-resnet-1x1")
 HEADROOM_NAMES = ("fused_matmul", "conv2d")  # dense math: schedules differ by 10x and more
 MIN_FLOPS = 1e6
@@ -775,7 +777,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="trace-token predictor folder for trace-frozen (default: the bundled one)",
     )
     p.add_argument("--meta-init", help="meta-initialisation folder: adds meta-adaptive")
-    p.add_argument("--contenders", help=f"comma list (default: all of {', '.join(CONTENDERS)})")
+    p.add_argument(
+        "--contenders",
+        help=f"comma list of {', '.join(CONTENDERS)} (default: {','.join(DEFAULT_CONTENDERS)})",
+    )
     p.add_argument("--workloads", help="comma list of named workloads, dataset names or ids")
     p.add_argument("--min-flops", type=float, default=MIN_FLOPS)
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; --quick 2)")
@@ -800,7 +805,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.trials = args.trials or (40 if args.quick else 128)
     if args.population_size is None and args.quick:
         args.population_size = 128
-    names = args.contenders.split(",") if args.contenders else list(CONTENDERS[:4])
+    names = args.contenders.split(",") if args.contenders else list(DEFAULT_CONTENDERS)
     if args.meta_init and not any(n in META_CONTENDERS for n in names):
         names.append("meta-adaptive")
     unknown = [n for n in names if n not in CONTENDERS]
