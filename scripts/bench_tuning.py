@@ -582,6 +582,34 @@ def _machine_mismatch_note(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _transfer_note(report: dict[str, Any]) -> list[str]:
+    """A line saying so when the predictors were trained for another target than the one
+    tuned for (read from their artifact folders' names): such a run measures transfer."""
+    from tunezoo import catalog  # noqa: PLC0415
+
+    target = report["settings"]["target"]
+    trained = []
+    for entry in report.get("models", {}).values():
+        path = entry.get("path") if isinstance(entry, dict) else None
+        try:
+            parsed = catalog.parse_name(Path(path).name) if path else None
+        except catalog.CatalogError:
+            continue  # a folder not named like an artifact: nothing to say
+        if parsed and parsed["target"] and parsed["target"] != target:
+            trained.append(f"`{Path(path).name}` (trained for `{parsed['target']}`)")
+        elif parsed and parsed["family"]:
+            trained.append(
+                f"`{Path(path).name}` (meta-trained for the `{parsed['family']}` family)"
+            )
+    if not any("trained for `" in t for t in trained):
+        return []
+    return [
+        f"**Transfer:** tuning for `{target}` with {', '.join(trained)}, which is what "
+        "`load_predictor` falls back to on this CPU.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     budgets = s["budgets"]
@@ -599,6 +627,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`",
         "",
         *_machine_mismatch_note(report),
+        *_transfer_note(report),
         "## Search-time speedup over xgb (time / time at batch end / trials to reach xgb's "
         "final best)",
         "",

@@ -146,3 +146,19 @@ def test_a_report_says_when_it_ran_on_another_cpu_than_its_target(bench, tmp_pat
     report["machine"].update(llvm_cpu="rocketlake", cpu="Intel(R) Xeon(R) Processor")
     text = bench.markdown(report)
     assert "compiled for `llvm-znver4`, run on this machine's `rocketlake`" in text
+
+
+def test_a_report_says_when_its_predictors_were_trained_for_another_target(bench):
+    """The committed Zen 4 run tuned for the predictors' own target: no line. The same
+    report relabelled as tuning for another CPU names each artifact and what it was
+    trained for."""
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-192-meta.json"
+    report = bench.json.loads(source.read_text())
+    assert "Transfer" not in bench.markdown(report)
+    report["settings"]["target"] = "llvm-rocketlake"
+    text = bench.markdown(report)
+    assert "**Transfer:** tuning for `llvm-rocketlake` with" in text
+    assert "(trained for `llvm-znver4`)" in text
+    assert "(meta-trained for the `llvm-x86` family)" in text
