@@ -190,3 +190,18 @@ def test_model_card_says_what_a_blend_is_made_of():
         "trained with different seeds and 5.86 x 130 XGBoost trees" in text
     )
     assert "Architecture: `segsum-mlp`\n" in render_card(model_spec())  # nothing to explain
+
+
+def test_a_trace_predictors_card_says_what_it_reads_and_how_to_screen_with_it():
+    from tunezoo.feature_kinds import PER_STORE, TRACE  # noqa: PLC0415
+
+    trace = render_card(
+        model_spec(name="seed-ensemble-trace.cuda-a100", feature_version=TRACE.version)
+    )
+    assert 'load_predictor("cuda-a100", screen=True)' in trace
+    assert 'load_predictor("seed-ensemble-trace.cuda-a100")' in trace
+    assert TRACE.description in trace
+    per_store = render_card(model_spec(feature_version=PER_STORE.version))
+    assert "screen=True" not in per_store and PER_STORE.description in per_store
+    unknown = render_card(model_spec())  # a version this tunezoo does not know: no words
+    assert "Feature version: `3` (the predictor refuses features of another version)\n" in unknown

@@ -211,7 +211,7 @@ def screen_for(
     catalog: str | Path | cat.Catalog | None = None,
 ) -> str:
     """The trace-token predictor of ``ranker_name``'s target (bundled first), to screen
-    candidates for it in ``mode="cascade"``; a target without one is an error that says
+    candidates for it (``screen=True``); a target without one is an error that says
     how to make one."""
     target = str(cat.parse_name(cat.split_revision(ranker_name)[0])["target"])
     bundled = bundled_predictors(artifacts_dir)
@@ -223,9 +223,9 @@ def screen_for(
         ):
             return n
     raise NoPredictorError(
-        f"no trace-token predictor for target {target!r} to screen with (mode='cascade'). "
+        f"no trace-token predictor for target {target!r} to screen with (screen=True). "
         f"Train one: tunezoo train --features trace --dataset data/{target} --target {target}"
-        " --out DIR, or use mode='frozen'."
+        " --out DIR, or tune without screen."
     )
 
 
