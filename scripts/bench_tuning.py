@@ -86,6 +86,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -821,6 +822,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work-dir", help="keep the tuning databases here (default: a temp dir)")
     p.add_argument("--out", help="output path without suffix")
     p.add_argument("--verbose", action="store_true", help="MetaSchedule's per-batch logs")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the finished sessions of an interrupted run at --out.json (same settings) "
+        "and tune only the rest",
+    )
     p.add_argument("--quick", action="store_true", help="2 workloads, 2 seeds, 40 trials")
     p.add_argument(
         "--resummarize",
@@ -848,25 +855,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _restore(run: dict[str, Any]) -> dict[str, Any]:
+    """A session as the summary reads it, from its JSON form (which wrote +inf as null)."""
+    inf = math.inf
+    history = [(h[0], h[1], inf if h[2] is None else h[2], *h[3:]) for h in run["history"]]
+    out = {
+        "history": history,
+        "best_latency_s": inf if run["best_latency_s"] is None else run["best_latency_s"],
+        "seconds": run["seconds"],
+        "cost_model_stats": run.get("cost_model_stats", {}),
+    }
+    out.update({k: run[k] for k in ("build_seconds", "run_seconds") if k in run})
+    return out
+
+
+RESUME_KEYS = ("dataset", "target", "contenders", "seeds", "trials", "num_trials_per_iter")
+RESUME_KEYS += ("population_size", "num_cores")
+
+
+def finished_sessions(
+    path: Path, settings: dict[str, Any], workload_keys: list[str]
+) -> tuple[dict, str]:
+    """The sessions an interrupted run at ``path`` finished, ``{workload: {contender: {seed:
+    run}}}`` as its JSON holds them, and its command, so that ``--resume`` tunes only the
+    rest. Refused when
+    the run's settings differ: a summary mixing budgets or populations would compare unlike
+    sessions."""
+    if not path.exists():
+        raise SystemExit(f"--resume: {path} does not exist; run without --resume to start")
+    old = json.loads(path.read_text())
+    differ = [
+        f"{k}: {old['settings'].get(k)!r} there, {settings[k]!r} now"
+        for k in RESUME_KEYS
+        if old["settings"].get(k) != settings[k]
+    ]
+    missing = [w for w in old["runs"] if w not in workload_keys]
+    if missing:
+        differ.append(f"workloads {missing} there, not selected now")
+    if differ:
+        raise SystemExit(
+            f"--resume: {path} was run with other settings ({'; '.join(differ)}); "
+            "pass the same options or choose another --out"
+        )
+    runs = {w: {c: dict(r) for c, r in by.items()} for w, by in old["runs"].items()}
+    return runs, old.get("resumed", {}).get("first_command", old["command"])
+
+
 def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
     """An earlier run's report with its summary recomputed at ``rtol`` (JSON, MD, PNG at
     ``out``): the reach criterion is a reporting choice, so changing it needs no re-tuning."""
     report = json.loads(source.read_text())
 
-    def restore(run: dict[str, Any]) -> dict[str, Any]:  # the JSON wrote +inf as null
-        inf = math.inf
-        history = [(h[0], h[1], inf if h[2] is None else h[2], *h[3:]) for h in run["history"]]
-        out = {
-            "history": history,
-            "best_latency_s": inf if run["best_latency_s"] is None else run["best_latency_s"],
-            "seconds": run["seconds"],
-            "cost_model_stats": run.get("cost_model_stats", {}),
-        }
-        out.update({k: run[k] for k in ("build_seconds", "run_seconds") if k in run})
-        return out
-
     raw = {
-        w: {c: {int(seed): restore(r) for seed, r in runs.items()} for c, runs in by.items()}
+        w: {c: {int(seed): _restore(r) for seed, r in runs.items()} for c, runs in by.items()}
         for w, by in report["runs"].items()
     }
     budgets = report["settings"]["budgets"]
@@ -922,15 +963,38 @@ def main(argv: list[str] | None = None) -> int:
     }
     raw: dict[str, dict[str, dict[int, dict[str, Any]]]] = {w.key: {} for w in workloads}
     total = len(workloads) * len(seeds) * len(args.contender_names)
+    kept = 0
+    if args.resume:
+        finished, first_command = finished_sessions(
+            args.out.with_suffix(".json"), report["settings"], [w.key for w in workloads]
+        )
+        for w, by in finished.items():
+            for name, runs in by.items():
+                for seed, run in runs.items():
+                    report["runs"][w].setdefault(name, {})[int(seed)] = run
+                    raw[w].setdefault(name, {})[int(seed)] = _restore(run)
+                    kept += 1
+        report["resumed"] = {
+            "sessions_kept": kept,
+            "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "first_command": first_command,
+        }
+        print(f"--- resuming: {kept} of {total} sessions already finished in {args.out}.json")
     print(f"--- {len(workloads)} workloads x {len(seeds)} seeds x {args.contender_names}")
     with tempfile.TemporaryDirectory(prefix="bench_tuning-") as tmp:
         root = Path(args.work_dir) if args.work_dir else Path(tmp)
-        done = 0
+        done = kept
         for w in workloads:
             mod = w.module()
             for seed in seeds:
                 for name in args.contender_names:  # interleaved: drift hits everyone alike
+                    if seed in raw[w.key].get(name, {}):
+                        continue  # finished before a --resume
                     model, mode = contenders.cost_model(name)
+                    session_dir = root / w.key / f"{name}-s{seed}"
+                    # a session starts from an empty database: records left by an
+                    # interrupted run would seed its search
+                    shutil.rmtree(session_dir, ignore_errors=True)
                     if not args.verbose:  # MetaSchedule resets its level every session
                         logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
                     result: TuneResult = tune(
@@ -939,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
                         trials=args.trials,
                         predictor=model,
                         mode=mode,
-                        work_dir=root / w.key / f"{name}-s{seed}",
+                        work_dir=session_dir,
                         num_trials_per_iter=args.num_trials_per_iter,
                         seed=seed,
                         progress=False,

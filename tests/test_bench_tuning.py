@@ -162,3 +162,32 @@ def test_a_report_says_when_its_predictors_were_trained_for_another_target(bench
     assert "**Transfer:** tuning for `llvm-rocketlake` with" in text
     assert "(trained for `llvm-znver4`)" in text
     assert "(meta-trained for the `llvm-x86` family)" in text
+
+
+def test_resume_keeps_an_interrupted_runs_sessions_and_refuses_other_settings(bench, tmp_path):
+    """An interrupted run's JSON (a committed report cut to one contender's sessions) hands
+    back exactly the sessions it finished and the command that started it; a run with
+    another budget or without one of its workloads is refused with both values named."""
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-192-meta.json"
+    report = bench.json.loads(source.read_text())
+    workload = next(iter(report["runs"]))
+    report["runs"] = {workload: {"xgb": report["runs"][workload]["xgb"]}}
+    partial = tmp_path / "partial.json"
+    partial.write_text(bench.json.dumps(report))
+    settings = dict(report["settings"])
+
+    runs, command = bench.finished_sessions(partial, settings, [workload, "another"])
+    assert command == report["command"]
+    assert set(runs) == {workload} and set(runs[workload]) == {"xgb"}
+    restored = {int(s): bench._restore(r) for s, r in runs[workload]["xgb"].items()}
+    assert sorted(restored) == [int(s) for s in report["runs"][workload]["xgb"]]
+    assert all(r["history"][-1][0] == settings["trials"] for r in restored.values())
+
+    with pytest.raises(SystemExit, match=r"trials: 192 there, 64 now"):
+        bench.finished_sessions(partial, {**settings, "trials": 64}, [workload])
+    with pytest.raises(SystemExit, match=r"not selected now"):
+        bench.finished_sessions(partial, settings, ["another"])
+    with pytest.raises(SystemExit, match=r"does not exist"):
+        bench.finished_sessions(tmp_path / "none.json", settings, [workload])
