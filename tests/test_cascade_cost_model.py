@@ -118,7 +118,23 @@ def test_unrefined_candidates_get_the_screens_estimate_of_the_rankers_score():
     slope, intercept = np.polyfit(xs, ys, 1)
     sd = (ys - (slope * xs + intercept)).std()
     assert sd > 0
-    assert estimate_unrefined(np.array([1.0]), xs, ys)[0] == pytest.approx(slope + intercept - sd)
+    est = estimate_unrefined(np.array([-1.0]), xs, ys)[0]
+    assert est == pytest.approx(-slope + intercept - sd)
+    # ...but never above the refined median, however high the screen scores it
+    assert estimate_unrefined(np.array([50.0]), xs, ys)[0] == pytest.approx(np.median(ys))
+
+
+def test_a_falling_line_is_not_extrapolated_to_the_screens_rejects():
+    """The screen's best, refined, disagree with the ranker in sign (seen in a real
+    session): the candidates the screen rejected must not outrank what the ranker scored."""
+    xs = np.linspace(2.0, 3.0, 2 * MIN_FIT)  # the top slice of the screen's range
+    ys = -2.0 * xs + np.tile([0.3, -0.3], MIN_FIT)
+    assert np.polyfit(xs, ys, 1)[0] < 0
+    rejects = np.linspace(-3.0, 1.9, 20)
+    est = estimate_unrefined(rejects, xs, ys)
+    assert (est <= np.median(ys)).all()
+    assert np.allclose(est, est[0])  # a flat line: the screen's order says nothing here
+    assert est[0] == pytest.approx(ys.mean() - ys.std())
 
 
 def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):
