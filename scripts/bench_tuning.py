@@ -611,6 +611,21 @@ def _transfer_note(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _resumed_note(report: dict[str, Any]) -> list[str]:
+    """Says which sessions came from an interrupted run: they ran at another time of the
+    machine's day, which interleaving the contenders cannot even out."""
+    resumed = report.get("resumed")
+    if not resumed:
+        return []
+    return [
+        f"**Resumed** (`--resume`) at {resumed['at']} with {resumed['sessions_kept']} "
+        f"sessions from an interrupted run that took "
+        f"{resumed['earlier_elapsed_s'] / 60:.1f} min (the total above is this part's); its "
+        f"command: `{resumed['first_command']}`",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     budgets = s["budgets"]
@@ -627,6 +642,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['loadavg_end'][1]:.2f} at the end (5 min). "
         f"Command: `{report['command']}`",
         "",
+        *_resumed_note(report),
         *_machine_mismatch_note(report),
         *_transfer_note(report),
         "## Search-time speedup over xgb (time / time at batch end / trials to reach xgb's "
@@ -875,10 +891,10 @@ RESUME_KEYS += ("population_size", "num_cores")
 
 def finished_sessions(
     path: Path, settings: dict[str, Any], workload_keys: list[str]
-) -> tuple[dict, str]:
+) -> tuple[dict, dict[str, Any]]:
     """The sessions an interrupted run at ``path`` finished, ``{workload: {contender: {seed:
-    run}}}`` as its JSON holds them, and its command, so that ``--resume`` tunes only the
-    rest. Refused when
+    run}}}`` as its JSON holds them, and its first command and the time it (and any earlier
+    part) took, so that ``--resume`` tunes only the rest. Refused when
     the run's settings differ: a summary mixing budgets or populations would compare unlike
     sessions."""
     if not path.exists():
@@ -898,7 +914,11 @@ def finished_sessions(
             "pass the same options or choose another --out"
         )
     runs = {w: {c: dict(r) for c, r in by.items()} for w, by in old["runs"].items()}
-    return runs, old.get("resumed", {}).get("first_command", old["command"])
+    earlier = old.get("resumed", {})
+    return runs, {
+        "first_command": earlier.get("first_command", old["command"]),
+        "earlier_elapsed_s": earlier.get("earlier_elapsed_s", 0.0) + old.get("elapsed_s", 0.0),
+    }
 
 
 def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
@@ -965,7 +985,7 @@ def main(argv: list[str] | None = None) -> int:
     total = len(workloads) * len(seeds) * len(args.contender_names)
     kept = 0
     if args.resume:
-        finished, first_command = finished_sessions(
+        finished, earlier = finished_sessions(
             args.out.with_suffix(".json"), report["settings"], [w.key for w in workloads]
         )
         for w, by in finished.items():
@@ -977,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
         report["resumed"] = {
             "sessions_kept": kept,
             "at": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "first_command": first_command,
+            **earlier,
         }
         print(f"--- resuming: {kept} of {total} sessions already finished in {args.out}.json")
     print(f"--- {len(workloads)} workloads x {len(seeds)} seeds x {args.contender_names}")

@@ -178,12 +178,21 @@ def test_resume_keeps_an_interrupted_runs_sessions_and_refuses_other_settings(be
     partial.write_text(bench.json.dumps(report))
     settings = dict(report["settings"])
 
-    runs, command = bench.finished_sessions(partial, settings, [workload, "another"])
-    assert command == report["command"]
+    runs, earlier = bench.finished_sessions(partial, settings, [workload, "another"])
+    assert earlier == {
+        "first_command": report["command"],
+        "earlier_elapsed_s": report["elapsed_s"],
+    }
     assert set(runs) == {workload} and set(runs[workload]) == {"xgb"}
     restored = {int(s): bench._restore(r) for s, r in runs[workload]["xgb"].items()}
     assert sorted(restored) == [int(s) for s in report["runs"][workload]["xgb"]]
     assert all(r["history"][-1][0] == settings["trials"] for r in restored.values())
+    assert "Resumed" not in bench.markdown(report)
+    report["resumed"] = {"sessions_kept": 3, "at": "2026-12-07 06:04:43", **earlier}
+    minutes = f"{report['elapsed_s'] / 60:.1f} min"
+    assert f"with 3 sessions from an interrupted run that took {minutes}" in (
+        bench.markdown(report)
+    )
 
     with pytest.raises(SystemExit, match=r"trials: 192 there, 64 now"):
         bench.finished_sessions(partial, {**settings, "trials": 64}, [workload])
