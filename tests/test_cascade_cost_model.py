@@ -15,7 +15,12 @@ import torch
 import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 
-from tunezoo.cascade_cost_model import MIN_FIT, CascadeCostModel, estimate_unrefined
+from tunezoo.cascade_cost_model import (
+    MIN_FIT,
+    CascadeCostModel,
+    estimate_unrefined,
+    screened_scores,
+)
 from tunezoo.cost_model import TunezooCostModel, positive_scores
 from tunezoo.feature_kinds import PER_STORE, TRACE
 from tunezoo.features import features_of_candidates
@@ -135,6 +140,25 @@ def test_a_falling_line_is_not_extrapolated_to_the_screens_rejects():
     assert (est <= np.median(ys)).all()
     assert np.allclose(est, est[0])  # a flat line: the screen's order says nothing here
     assert est[0] == pytest.approx(ys.mean() - ys.std())
+
+
+def test_offline_each_workload_is_one_call_with_its_screens_best_refined():
+    """Two workloads of 40: the 10 the screen ranks best in each keep the ranker's score,
+    the rest are estimated below their workload's refined median (and so never top it)."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1], 40)
+    screen, ranker = rng.normal(size=80), rng.normal(size=80) + 5 * groups
+    scores = screened_scores(screen, ranker, groups, refine_fraction=0.25, min_refine=4)
+    for g in (0, 1):
+        idx = np.flatnonzero(groups == g)
+        best = idx[np.argsort(-screen[idx])[:10]]
+        rest = np.setdiff1d(idx, best)
+        assert np.array_equal(scores[best], ranker[best])
+        assert (scores[rest] <= np.median(ranker[best]) + 1e-12).all()
+        assert idx[scores[idx].argmax()] in best  # a refined one tops its workload
+    assert np.array_equal(screened_scores(screen, ranker, groups, refine_fraction=1.0), ranker)
+    with pytest.raises(ValueError, match="differ in length: 80, 79, 80"):
+        screened_scores(screen, ranker[:-1], groups)
 
 
 def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):

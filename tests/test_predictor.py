@@ -423,6 +423,36 @@ def test_eval_on_every_workload_of_a_dataset(imported_dataset, tmp_path):
     assert everything["all"]["n_candidates"] == sum(m["n_candidates"] for m in by_part.values())
 
 
+def test_eval_with_a_screen_scores_the_cascade(imported_dataset, tmp_path, capsys):
+    """``tunezoo eval PREDICTOR --screen TRACE_PREDICTOR`` ranks with the bundled trace
+    predictor screening for the bundled per-store one: refining everything gives back the
+    per-store metrics exactly, refining less changes them; a per-store screen and
+    ``--compare`` with a screen are refused."""
+    from tunezoo.cli import main as cli
+    from tunezoo.experiment import run_evaluation
+    from tunezoo.loading import PACKAGE_ARTIFACTS
+
+    ranker = PACKAGE_ARTIFACTS / "seed-ensemble.llvm-znver4"
+    screen = PACKAGE_ARTIFACTS / "seed-ensemble-trace.llvm-znver4"
+    quiet = dict(workers=1, cache_dir=tmp_path / "cache", log=lambda *_: None, parts=("all",))
+    plain = run_evaluation(ranker, imported_dataset, **quiet)["all"]
+    everything = run_evaluation(
+        ranker, imported_dataset, screen_dir=screen, refine_fraction=1.0, **quiet
+    )["all"]
+    same = [k for k, v in plain.items() if v == everything[k] or (v != v and everything[k] != v)]
+    assert same == list(plain)  # NaN standard errors (one workload) count as equal
+    few = run_evaluation(
+        ranker, imported_dataset, screen_dir=screen, refine_fraction=0.01, min_refine=1, **quiet
+    )["all"]
+    assert few["n_candidates"] == plain["n_candidates"]
+    assert few["pairwise_accuracy"] != plain["pairwise_accuracy"]
+    with pytest.raises(ValueError, match="must read trace tokens"):
+        run_evaluation(ranker, imported_dataset, screen_dir=ranker, **quiet)
+    with pytest.raises(SystemExit, match="drop --screen or --compare"):
+        cli(["eval", str(ranker), "--dataset", str(imported_dataset), "--compare",
+             "--screen", str(screen)])  # fmt: skip
+
+
 def test_train_a_seed_ensemble_and_eval_compare_reproduces_it(tmp_path, capsys):
     """`tunezoo train --ensemble 2` end to end on a small real dataset cut from the committed
     records (40 candidates of a few workloads per part), then `tunezoo eval --compare`."""

@@ -100,6 +100,38 @@ def estimate_unrefined(
     return floor - 2.0 + 1.0 / (1.0 + np.exp(-z))  # in (floor - 2, floor - 1)
 
 
+def screened_scores(
+    screen: np.ndarray,
+    ranker: np.ndarray,
+    groups: np.ndarray,
+    *,
+    refine_fraction: float = 0.25,
+    min_refine: int = 16,
+) -> np.ndarray:
+    """Offline, what the cascade scores each candidate of a dataset: every group (workload)
+    as one ``predict`` call with nothing refined before. ``screen`` and ``ranker`` hold both
+    predictors' scores of every candidate; only the refined ones' ranker scores are used.
+    Ranking metrics on the result (``tunezoo eval --screen``) show what screening costs in
+    ranking quality, without a tuning session's noise."""
+    screen, ranker = np.asarray(screen, np.float64), np.asarray(ranker, np.float64)
+    groups = np.asarray(groups)
+    if not screen.shape == ranker.shape == groups.shape:
+        raise ValueError(
+            f"screen, ranker and groups differ in length: {len(screen)}, {len(ranker)}, "
+            f"{len(groups)}"
+        )
+    out = np.empty(len(screen), dtype=np.float64)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        budget = max(min_refine, math.ceil(refine_fraction * len(idx)))
+        order = idx[np.argsort(-screen[idx], kind="stable")]
+        refined, rest = order[:budget], order[budget:]
+        out[refined] = ranker[refined]
+        if len(rest):
+            out[rest] = estimate_unrefined(screen[rest], screen[refined], ranker[refined])
+    return out
+
+
 @_direct_python_calls
 @derived_object
 class CascadeCostModel(PyCostModel):
@@ -251,4 +283,4 @@ class CascadeCostModel(PyCostModel):
         return out
 
 
-__all__ = ["MIN_FIT", "CascadeCostModel", "estimate_unrefined"]
+__all__ = ["MIN_FIT", "CascadeCostModel", "estimate_unrefined", "screened_scores"]

@@ -236,7 +236,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     stored = {}
     until = None
-    if args.compare:  # the same snapshot of the data the predictor was evaluated on
+    if args.compare and args.screen:
+        raise SystemExit(
+            "--compare checks the predictor's own metrics.json, which is unscreened; "
+            "drop --screen or --compare"
+        )
+    if args.compare or args.snapshot:  # the snapshot the predictor was evaluated on
         stored = json.loads((Path(args.predictor) / "metrics.json").read_text())
         if stored.get("data_until"):
             until = utc_time(stored["data_until"])
@@ -247,6 +252,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         until=until,
         workloads=stored.get("data_workloads"),
         parts=tuple(p for p in args.parts.split(",") if p),
+        screen_dir=args.screen,
+        refine_fraction=args.refine_fraction,
     )
     _print_json(metrics)
     if args.compare:
@@ -505,6 +512,24 @@ def build_parser() -> argparse.ArgumentParser:
         default="test,heldout",
         help="comma-separated: train, validation, test, heldout, or all (every workload: "
         "for a dataset of another target, to measure how well the predictor transfers)",
+    )
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="only the records and workloads its metrics.json was computed on (--compare "
+        "implies it)",
+    )
+    p.add_argument(
+        "--screen",
+        metavar="TRACE_PREDICTOR",
+        help="a trace-token predictor directory screening for PREDICTOR: the metrics of the "
+        "cascade that tune --screen uses (each workload's candidates as one call)",
+    )
+    p.add_argument(
+        "--refine-fraction",
+        type=float,
+        default=0.25,
+        help="with --screen: the share of each workload's candidates refined (default 0.25)",
     )
     p.set_defaults(func=cmd_eval)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
-from tunezoo.feature_kinds import PER_STORE, feature_kind
+from tunezoo.feature_kinds import PER_STORE, TRACE, feature_kind
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
 from tunezoo.predictor import Predictor, blend_with_xgboost, ensemble_of
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
@@ -275,25 +275,67 @@ def run_evaluation(
     until=None,
     workloads: dict[str, list[str]] | None = None,
     parts: tuple[str, ...] = PARTS,
+    screen_dir: str | Path | None = None,
+    refine_fraction: float = 0.25,
+    min_refine: int = 16,
 ) -> dict:
     """Recompute a predictor's metrics on the test and held-out parts of a dataset
     (``until``: only records measured up to then, e.g. its training snapshot;
     ``workloads``: per part, exactly these workloads, e.g. its metrics' ``data_workloads``;
     ``parts``: others, e.g. ``("all",)`` for another target's dataset).
+
+    ``screen_dir``: a trace-token predictor screening for this one, as ``screen=`` does in
+    tuning (:func:`tunezoo.cascade_cost_model.screened_scores`): the metrics of the
+    cascade, with ``refine_fraction`` of each workload's candidates refined.
     """
     predictor = Predictor.load(predictor_dir)
-    data = load_parts(
-        dataset_dir,
-        parts,
-        workers=workers,
-        cache_dir=cache_dir,
-        log=log,
-        until=until,
-        feature_version=predictor.feature_version,
-    )
-    if workloads is not None:
-        data = {p: only_workloads(d, workloads.get(p, []), part=p) for p, d in data.items()}
-    return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
+
+    def load(version: str) -> dict[str, RankingData]:
+        data = load_parts(
+            dataset_dir,
+            parts,
+            workers=workers,
+            cache_dir=cache_dir,
+            log=log,
+            until=until,
+            feature_version=version,
+        )
+        if workloads is not None:
+            data = {p: only_workloads(d, workloads.get(p, []), part=p) for p, d in data.items()}
+        return data
+
+    data = load(predictor.feature_version)
+    if screen_dir is None:
+        return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
+    from tunezoo.cascade_cost_model import screened_scores  # noqa: PLC0415 - imports TVM
+
+    screen = Predictor.load(screen_dir)
+    if screen.feature_version != TRACE.version or predictor.feature_version == TRACE.version:
+        raise ValueError(
+            f"--screen {screen_dir} must read trace tokens ({TRACE.version}; it reads "
+            f"{screen.feature_version}) and {predictor_dir} per-store features (it reads "
+            f"{predictor.feature_version})"
+        )
+    screen_data = load(screen.feature_version)
+    out = {}
+    for part, d in data.items():
+        s = screen_data[part]
+        if s.group_ids != d.group_ids or not np.array_equal(s.latencies, d.latencies):
+            raise ValueError(
+                f"{part}: the trace-token and per-store rows of {dataset_dir} differ (groups "
+                f"{len(s.group_ids)} vs {len(d.group_ids)}, candidates {len(s)} vs {len(d)}); "
+                "clear the feature cache (~/.cache/tunezoo) and rerun"
+            )
+        if len(d):
+            scores = screened_scores(
+                screen.score(s.features),
+                predictor.score(d.features),
+                d.groups,
+                refine_fraction=refine_fraction,
+                min_refine=min_refine,
+            )
+            out[part] = score_metrics(scores, d)
+    return out
 
 
 def only_workloads(data: RankingData, wanted: list[str], *, part: str) -> RankingData:
