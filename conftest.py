@@ -23,6 +23,18 @@ def tuned_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tuned_workloads(tuned_db) -> list[list]:
+    """``tuned_db``'s tuning records grouped by workload, most records first (the matmul)."""
+    import tvm_ffi
+    from tvm.s_tir import meta_schedule as ms
+
+    by_workload: dict[int, list] = {}
+    for record in ms.database.JSONDatabase(work_dir=str(tuned_db)).get_all_tuning_records():
+        by_workload.setdefault(int(tvm_ffi.structural_hash(record.workload.mod)), []).append(record)
+    return sorted(by_workload.values(), key=len, reverse=True)
+
+
+@pytest.fixture(scope="session")
 def imported_dataset(tuned_db, tmp_path_factory) -> Path:
     """``tuned_db`` imported into a tunezoo dataset directory."""
     from tunezoo.convert import import_database

@@ -32,7 +32,7 @@ import tvm
 from tvm.s_tir import meta_schedule as ms
 
 from tunezoo.feature_kinds import PER_STORE, TRACE
-from tunezoo.features import light_tune_context, per_store_extractor
+from tunezoo.features import features_of_candidates, light_tune_context, mod_json_by_workload
 from tunezoo.hardware import detect_hardware
 from tunezoo.loading import bundled_predictors
 from tunezoo.predictor import Predictor
@@ -70,10 +70,6 @@ def timed(fn, repeats: int) -> tuple[list[float], object]:
     return times, result
 
 
-def per_store_features(extractor, context, candidates) -> list[np.ndarray]:
-    return [t.numpy() for t in extractor.extract_from(context, candidates)]
-
-
 def trace_features(mod, candidates) -> list[np.ndarray]:
     """As a fresh session pays it: no line parsed yet, the workload's blocks read once."""
     clear_line_cache()
@@ -103,13 +99,7 @@ def main() -> None:
             strict=True,
         )
     )
-    mods = dict(
-        zip(
-            workloads.column("workload_id").to_pylist(),
-            workloads.column("mod_json").to_pylist(),
-            strict=True,
-        )
-    )
+    mods = mod_json_by_workload(workloads)
     rows = read_records(
         args.dataset, columns=["workload_id", "trace", "target", "args_info"]
     ).to_pylist()
@@ -117,7 +107,6 @@ def main() -> None:
     for r in rows:
         by_workload.setdefault(r["workload_id"], []).append(r)
     bundled = {n: Predictor.load(p) for n, p in bundled_predictors().items() if ".meta-" not in n}
-    extractor = per_store_extractor()
     results: dict = {
         "cpu": detect_hardware().cpu_model,
         "llvm_cpu": tvm.get_global_func("target.llvm_get_system_cpu")(),
@@ -136,7 +125,7 @@ def main() -> None:
         mod, context, candidates = candidates_of(by_workload[wid][: args.per_workload], mods[wid])
         n = len(candidates)
         store_times, stores = timed(
-            functools.partial(per_store_features, extractor, context, candidates), args.repeats
+            functools.partial(features_of_candidates, context, candidates), args.repeats
         )
         trace_times, toks = timed(functools.partial(trace_features, mod, candidates), args.repeats)
         row = {

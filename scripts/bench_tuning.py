@@ -336,16 +336,17 @@ def load_contenders(args: argparse.Namespace, names: list[str]) -> tuple[Contend
         )
     if any(n in ("trace-frozen", "cascade", "meta-cascade") for n in names):
         folder = Path(args.trace_predictor) if args.trace_predictor else None
-        if folder is None:
-            from tunezoo.loading import bundled_predictors  # noqa: PLC0415
+        if folder is None:  # the screen load_predictor(screen=True) would use
+            from tunezoo.loading import resolve_predictor, screen_for  # noqa: PLC0415
 
-            bundled = bundled_predictors()
-            traced = [
-                n for n in bundled if Predictor.load(bundled[n]).feature_version == TRACE.version
-            ]
-            if not traced:
-                raise SystemExit("trace-frozen needs --trace-predictor DIR (none is bundled)")
-            folder = bundled[traced[0]]
+            try:
+                ranker = Path(args.predictor).name if args.predictor else None
+                ranker = ranker or resolve_predictor(args.target).name
+                folder = resolve_predictor(screen_for(ranker)).path
+            except Exception as exc:  # noqa: BLE001 - any failure: say what to pass instead
+                raise SystemExit(f"{exc}; or pass --trace-predictor DIR") from None
+            if folder is None:
+                raise SystemExit("the trace predictor is not bundled: pass --trace-predictor DIR")
         out.trace_predictor = Predictor.load(folder, feature_version=TRACE.version)
         info["trace-predictor"] = {
             "path": str(folder),
@@ -396,8 +397,7 @@ def first_reach(
     for entry in history:
         trials, seconds, best = entry[0], entry[1], entry[2]
         if best <= target * (1.0 + rtol):
-            batch_end = entry[3] if len(entry) > 3 else seconds
-            return int(trials), float(seconds), float(batch_end)
+            return int(trials), float(seconds), _batch_end(entry)
     return None
 
 
@@ -406,7 +406,12 @@ def session_end(history: History) -> tuple[int, float, float]:
     if not history:
         return 0, 0.0, 0.0
     last = history[-1]
-    return int(last[0]), float(last[1]), float(last[3] if len(last) > 3 else last[1])
+    return int(last[0]), float(last[1]), _batch_end(last)
+
+
+def _batch_end(entry: tuple) -> float:
+    """When an entry's batch ended (reports before 2026-12-07: the entry's own time)."""
+    return float(entry[3] if len(entry) > 3 else entry[1])
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -62,37 +62,20 @@ def test_candidate_and_batch_end_times_give_two_speedups_and_phases_add_up(bench
     contender with the 1st candidate of its 1st batch. Measured per candidate the lead is
     larger than at batch ends, where both pay their whole batch's builds."""
 
-    def timed(history, build, measure, cost):
+    # (seconds the candidate came back, seconds its batch ended): three batches of two
+    times = [(7.0, 8.0), (8.0, 8.0), (15.0, 16.0), (16.0, 16.0), (23.0, 24.0), (24.0, 24.0)]
+
+    def timed(latencies, cost, first_back=7.0):
+        history = [
+            (i + 1, first_back if i == 0 else back, best, end)
+            for i, ((back, end), best) in enumerate(zip(times, latencies, strict=True))
+        ]
         out = run(history, cost_seconds=cost)
-        out.update(seconds=history[-1][3], build_seconds=build, run_seconds=measure)
+        out.update(seconds=history[-1][3], build_seconds=12.0, run_seconds=6.0)
         return out
 
-    xgb = timed(
-        [
-            (1, 7.0, 3.0, 8.0),
-            (2, 8.0, 3.0, 8.0),
-            (3, 15.0, 2.0, 16.0),
-            (4, 16.0, 2.0, 16.0),
-            (5, 23.0, 1.5, 24.0),
-            (6, 24.0, 1.0, 24.0),
-        ],
-        build=12.0,
-        measure=6.0,
-        cost=0.5,
-    )
-    fast = timed(
-        [
-            (1, 6.0, 1.0, 8.0),
-            (2, 8.0, 1.0, 8.0),
-            (3, 15.0, 1.0, 16.0),
-            (4, 16.0, 0.9, 16.0),
-            (5, 23.0, 0.9, 24.0),
-            (6, 24.0, 0.9, 24.0),
-        ],
-        build=12.0,
-        measure=6.0,
-        cost=1.0,
-    )
+    xgb = timed([3.0, 3.0, 2.0, 2.0, 1.5, 1.0], cost=0.5)
+    fast = timed([1.0, 1.0, 1.0, 0.9, 0.9, 0.9], cost=1.0, first_back=6.0)
     rows = bench.workload_summary({"xgb": {0: xgb}, "trace-frozen": {0: fast}}, [2], 0.0)
     f = rows["trace-frozen"]
     assert f["time_speedup"] == pytest.approx(24.0 / 6.0)
@@ -200,3 +183,23 @@ def test_resume_keeps_an_interrupted_runs_sessions_and_refuses_other_settings(be
         bench.finished_sessions(partial, settings, ["another"])
     with pytest.raises(SystemExit, match=r"does not exist"):
         bench.finished_sessions(tmp_path / "none.json", settings, [workload])
+
+
+def test_the_default_trace_predictor_is_the_screen_load_predictor_would_use(bench):
+    """Without --trace-predictor, trace-frozen gets the bundled screen of the target's
+    per-store predictor (a CPU without its own: its family's); a target with none is
+    refused with the option to pass."""
+    import warnings  # noqa: PLC0415
+
+    from tunezoo.loading import screen_for  # noqa: PLC0415
+
+    args = bench.parse_args(["--target", "llvm-emeraldrapids", "--contenders", "xgb,trace-frozen"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the family fallback's warning
+        contenders, info = bench.load_contenders(args, args.contender_names)
+    expected = screen_for("seed-ensemble.llvm-znver4")
+    assert info["trace-predictor"]["path"].endswith(expected)
+    assert contenders.trace_predictor.feature_version == bench.TRACE.version
+    args = bench.parse_args(["--target", "cuda-a100", "--contenders", "xgb,trace-frozen"])
+    with pytest.raises(SystemExit, match="pass --trace-predictor DIR"):
+        bench.load_contenders(args, args.contender_names)

@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 
 from tunezoo.cascade_cost_model import (
@@ -56,13 +55,9 @@ def tiny_init(seed: int) -> Predictor:
 
 
 @pytest.fixture(scope="module")
-def matmul_candidates(tuned_db):
+def matmul_candidates(tuned_workloads):
     """The tuned matmul's records as MeasureCandidates, with their context."""
-    db = ms.database.JSONDatabase(work_dir=str(tuned_db))
-    by_workload: dict[int, list] = {}
-    for record in db.get_all_tuning_records():
-        by_workload.setdefault(int(tvm_ffi.structural_hash(record.workload.mod)), []).append(record)
-    records = max(by_workload.values(), key=len)
+    records = tuned_workloads[0]
     context = make_context(records[0].workload.mod, records[0].target)
     return context, [r.as_measure_candidate() for r in records]
 

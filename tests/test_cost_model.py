@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 
 from tunezoo import catalog as cat
@@ -78,13 +77,9 @@ class Measured:
 
 
 @pytest.fixture(scope="module")
-def every_workload(tuned_db) -> list[Measured]:
+def every_workload(tuned_workloads) -> list[Measured]:
     """Each workload of the tuned database, most candidates first (the matmul)."""
-    db = ms.database.JSONDatabase(work_dir=str(tuned_db))
-    by_workload: dict[str, list] = {}
-    for record in db.get_all_tuning_records():
-        by_workload.setdefault(str(tvm_ffi.structural_hash(record.workload.mod)), []).append(record)
-    return [Measured(r) for r in sorted(by_workload.values(), key=len, reverse=True)]
+    return [Measured(r) for r in tuned_workloads]
 
 
 @pytest.fixture(scope="module")

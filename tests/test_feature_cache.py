@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tvm_ffi
 from test_cost_model import tiny_predictor
-from tvm.s_tir import meta_schedule as ms
 
 from tunezoo import feature_cache
 from tunezoo.cost_model import TunezooCostModel
@@ -20,14 +18,10 @@ from tunezoo.features import light_tune_context as make_context
 
 
 @pytest.fixture(scope="module")
-def workloads(tuned_db):
+def workloads(tuned_workloads):
     """(context, candidates) of each tuned workload, the matmul (most records) first."""
-    db = ms.database.JSONDatabase(work_dir=str(tuned_db))
-    by_workload: dict[str, list] = {}
-    for record in db.get_all_tuning_records():
-        by_workload.setdefault(str(tvm_ffi.structural_hash(record.workload.mod)), []).append(record)
     out = []
-    for records in sorted(by_workload.values(), key=len, reverse=True):
+    for records in tuned_workloads:
         context = make_context(records[0].workload.mod, records[0].target)
         out.append((context, [r.as_measure_candidate() for r in records]))
     assert len(out) >= 2 and len(out[0][1]) >= 4

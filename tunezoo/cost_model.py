@@ -42,9 +42,13 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
-from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind
 from tunezoo.models import build_model
-from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError, sha256_file
+from tunezoo.predictor import (
+    Predictor,
+    PredictorFormatError,
+    check_feature_version,
+    sha256_file,
+)
 from tunezoo.training import LOSSES
 
 Mode = Literal["frozen", "adaptive"]
@@ -112,14 +116,6 @@ def run_latency(result: Any) -> float:
         return math.inf
     values = [float(s) for s in result.run_secs]
     return sum(values) / len(values)
-
-
-def _check_feature_version(version: Any, what: str) -> None:
-    """Refuse a predictor whose features this tunezoo cannot compute at tune time."""
-    try:
-        feature_kind(str(version))
-    except UnknownFeatureVersionError as exc:
-        raise FeatureVersionError(f"{what}: {exc}") from None
 
 
 def _workload_key(context: Any) -> str:
@@ -256,9 +252,7 @@ class TunezooCostModel(PyCostModel):
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {list(MODES)}")
-        _check_feature_version(
-            predictor.feature_version, f"{predictor.arch}.{predictor.target_key}"
-        )
+        check_feature_version(predictor.feature_version, f"{predictor.arch}.{predictor.target_key}")
         if adapt is not None and adapt_kwargs:
             raise ValueError("give either adapt=AdaptConfig(...) or its fields, not both")
         self.mode: str = mode
@@ -390,7 +384,7 @@ class TunezooCostModel(PyCostModel):
         target = Path(path)
         sidecar = _read_sidecar(target)
         config = sidecar["predictor"]
-        _check_feature_version(config.get("feature_version"), str(target))
+        check_feature_version(config.get("feature_version"), str(target))
         model = build_model(config["arch"], config["arch_config"])
         state, mean, std = _read_weights(target)
         model.load_state_dict(state, strict=True)

@@ -166,11 +166,17 @@ def _extract_workload_chunk(
 # ------------------------------------------------------------------------- the cache
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
+    """Where tunezoo keeps derived data: ``$TUNEZOO_CACHE``, else ``$XDG_CACHE_HOME/tunezoo``
+    (``~/.cache/tunezoo``)."""
     root = os.environ.get("TUNEZOO_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tunezoo"
     )
-    return Path(root) / "features" / FEATURE_VERSION
+    return Path(root)
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "features" / FEATURE_VERSION
 
 
 def _cache_path(cache_dir: Path, workload_id: str, target_json: str) -> Path:
@@ -216,6 +222,17 @@ class ExtractionStats:
         return self.computed / self.seconds if self.seconds else 0.0
 
 
+def mod_json_by_workload(workloads: pa.Table) -> dict[str, str]:
+    """Each workload's TVM JSON by workload id, from a dataset's workloads table."""
+    return dict(
+        zip(
+            workloads.column("workload_id").to_pylist(),
+            workloads.column("mod_json").to_pylist(),
+            strict=True,
+        )
+    )
+
+
 def extract_features(
     records: pa.Table,
     workloads: pa.Table,
@@ -234,13 +251,7 @@ def extract_features(
     stats = stats if stats is not None else ExtractionStats()
     t0 = time.time()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    mod_json = dict(
-        zip(
-            workloads.column("workload_id").to_pylist(),
-            workloads.column("mod_json").to_pylist(),
-            strict=True,
-        )
-    )
+    mod_json = mod_json_by_workload(workloads)
     rows = records.select(["record_id", "workload_id", "target", "trace", "args_info"])
     groups: dict[tuple[str, str], list[int]] = {}
     wids = rows.column("workload_id").to_pylist()

@@ -40,10 +40,13 @@ from tunezoo.cost_model import (
 )
 from tunezoo.cost_model import _new_stats as _cost_model_stats
 from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES, CandidateFeatureCache
-from tunezoo.feature_kinds import UnknownFeatureVersionError, feature_kind
 from tunezoo.features import FeatureSet
 from tunezoo.meta import META_KEY, adapt, is_meta_init
-from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
+from tunezoo.predictor import (
+    Predictor,
+    PredictorFormatError,
+    check_feature_version,
+)
 from tunezoo.training import RankingData
 
 FORMAT_KEY = "tunezoo_meta_cost_model_format"
@@ -90,10 +93,7 @@ class MetaAdaptiveCostModel(PyCostModel):
                 f"{init.arch}.{init.target_key} is a predictor, not a meta-initialisation "
                 f"(no metadata.{META_KEY}); use TunezooCostModel(mode='adaptive') for it"
             )
-        try:
-            feature_kind(init.feature_version)
-        except UnknownFeatureVersionError as exc:
-            raise FeatureVersionError(f"the meta-initialisation: {exc}") from None
+        check_feature_version(init.feature_version, "the meta-initialisation")
         if max_support < 2:
             raise ValueError("max_support must be at least 2")
         self.init = init

@@ -39,6 +39,15 @@ class FeatureVersionError(PredictorFormatError):
     """The predictor was trained on features of another version."""
 
 
+def check_feature_version(version: Any, what: str) -> None:
+    """Refuse (``FeatureVersionError`` naming ``what``) a feature version this tunezoo
+    cannot compute, for training, evaluation or at tune time."""
+    try:
+        feature_kind(str(version))
+    except UnknownFeatureVersionError as exc:
+        raise FeatureVersionError(f"{what}: {exc}") from None
+
+
 @dataclass
 class Predictor:
     model: StoreSetModel
@@ -167,10 +176,7 @@ class Predictor:
                 "for; use a predictor trained for that version (tunezoo download) or retrain "
                 "it (tunezoo train)"
             )
-        try:
-            feature_kind(str(saved))
-        except UnknownFeatureVersionError as exc:
-            raise FeatureVersionError(f"{path}: {exc}") from None
+        check_feature_version(saved, str(path))
         try:
             model = build_model(config["arch"], config["arch_config"])
         except (KeyError, ValueError, TypeError) as exc:

@@ -37,7 +37,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tunezoo.features import ExtractionStats, FeatureSet, cached_per_group
+from tunezoo.features import (
+    ExtractionStats,
+    FeatureSet,
+    cache_root,
+    cached_per_group,
+    mod_json_by_workload,
+)
 
 # Bump when the token layout or what fills it changes.
 TRACE_FEATURE_VERSION = "trace-tokens.v1"
@@ -522,10 +528,7 @@ def _replay_texts_chunk(
 
 
 def default_text_cache_dir() -> Path:
-    root = os.environ.get("TUNEZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tunezoo"
-    )
-    return Path(root) / "trace-text" / TRACE_TEXT_VERSION
+    return cache_root() / "trace-text" / TRACE_TEXT_VERSION
 
 
 def _text_cache_path(cache_dir: Path, workload_id: str) -> Path:
@@ -571,13 +574,7 @@ def trace_texts(
         if cache_dir is not None
         else default_text_cache_dir()
     )
-    mod_json = dict(
-        zip(
-            workloads.column("workload_id").to_pylist(),
-            workloads.column("mod_json").to_pylist(),
-            strict=True,
-        )
-    )
+    mod_json = mod_json_by_workload(workloads)
     rids = records.column("record_id").to_pylist()
     wids = records.column("workload_id").to_pylist()
     traces = records.column("trace").to_pylist()
@@ -628,13 +625,7 @@ def extract_trace_features(
     wids = records.column("workload_id").to_pylist()
     mask = np.array([r in texts for r in rids], dtype=bool)
     keep = np.nonzero(mask)[0]
-    mod_json = dict(
-        zip(
-            workloads.column("workload_id").to_pylist(),
-            workloads.column("mod_json").to_pylist(),
-            strict=True,
-        )
-    )
+    mod_json = mod_json_by_workload(workloads)
     blocks = {wid: _blocks_of_json(mod_json[wid]) for wid in {wids[i] for i in keep}}
     mats = [trace_tokens(texts[rids[i]], blocks[wids[i]]) for i in keep]
     fs = FeatureSet.from_list(
