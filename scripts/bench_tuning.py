@@ -70,6 +70,8 @@ The quick run measured 14-15 min (20 sessions of 40 trials, while the core was s
 about 11 min on a quiet core). The committed ``bench_tuning.md`` (4 held-out workloads x 3
 seeds x 5 contenders x 64 trials, population 256, pooled builder) took 59-64 min on one core,
 40-90 s per session.
+``--sample N [--sample-seed S]``: N of those dataset workloads drawn at random, half from
+the test split and half from the held-out models, so that a subset is a draw, not a choice.
 ``--quick``: the largest matmul of the test split and matmul-512, 2 seeds, 40 trials,
 population 128. Writes ``scripts/results/bench_tuning.{json,md,png}`` (``--quick``:
 ``bench_tuning-quick.*``); the JSON is rewritten after every session, so an interrupted run
@@ -181,6 +183,22 @@ def named_workload(name: str) -> Workload:
     return Workload(name, "named", name)
 
 
+def sample_workloads(found: list[Workload], n: int, seed: int) -> list[Workload]:
+    """``n`` of the dataset's workloads drawn at random, half from the test split and half
+    from the held-out models (the odd one from the test split), so that a benchmark on a
+    subset is a draw fixed by its seed, not a choice."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(seed)
+    picked = []
+    for part, k in (("test", (n + 1) // 2), ("heldout", n // 2)):
+        pool = [w for w in found if w.source == part]
+        if k > len(pool):
+            raise SystemExit(f"--sample {n}: the dataset has only {len(pool)} {part} workloads")
+        picked += rng.sample(pool, k)
+    return picked
+
+
 def choose_workloads(args: argparse.Namespace) -> list[Workload]:
     found = dataset_workloads(Path(args.dataset), args.min_flops)
     if args.workloads:  # explicit: named workloads, dataset keys, names or ids
@@ -197,6 +215,8 @@ def choose_workloads(args: argparse.Namespace) -> list[Workload]:
                     f"{', '.join(w.key for w in found) or 'none'}; named: {', '.join(WORKLOADS)}"
                 )
         return picked
+    if args.sample:
+        return sample_workloads(found, args.sample, args.sample_seed)
     if args.quick:  # one matmul of the test split (largest), one named
         tests = [w for w in found if w.source == "test" and "matmul" in w.name] or found[:1]
         return [*tests[:1], named_workload("matmul-512")]
@@ -833,6 +853,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma list of {', '.join(CONTENDERS)} (default: {','.join(DEFAULT_CONTENDERS)})",
     )
     p.add_argument("--workloads", help="comma list of named workloads, dataset names or ids")
+    p.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="N dataset workloads drawn at random, half test split, half held-out models",
+    )
+    p.add_argument("--sample-seed", type=int, default=0, help="the --sample draw's seed")
     p.add_argument("--min-flops", type=float, default=MIN_FLOPS)
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 3; --quick 2)")
     p.add_argument("--trials", type=int, help="trial budget (default 128; --quick 40)")
@@ -857,6 +884,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reach-rtol) and write it to --out",
     )
     args = p.parse_args(argv)
+    if args.sample is not None and (args.workloads or args.quick or args.sample < 1):
+        raise SystemExit("--sample N (N >= 1) draws the workloads: drop --workloads / --quick")
     args.target = args.target or Path(args.dataset).name
     args.seeds = args.seeds or (2 if args.quick else 3)
     args.trials = args.trials or (40 if args.quick else 128)

@@ -203,3 +203,28 @@ def test_the_default_trace_predictor_is_the_screen_load_predictor_would_use(benc
     args = bench.parse_args(["--target", "cuda-a100", "--contenders", "xgb,trace-frozen"])
     with pytest.raises(SystemExit, match="pass --trace-predictor DIR"):
         bench.load_contenders(args, args.contender_names)
+
+
+def test_a_sample_is_a_seeded_draw_split_between_test_and_held_out(bench):
+    """``--sample N`` draws the benchmark's workloads from the committed dataset: the same
+    seed draws the same ones, half from each split, and a draw larger than a split is
+    refused, as is mixing it with ``--workloads``."""
+    from pathlib import Path
+
+    found = bench.dataset_workloads(Path(__file__).parents[1] / "data" / "llvm-znver4")
+    if not found:
+        pytest.skip("the committed dataset has no test or held-out workloads")
+    tests = sum(w.source == "test" for w in found)
+    draw = bench.sample_workloads(found, 5, seed=0)
+    assert [w.source for w in draw] == ["test"] * 3 + ["heldout"] * 2
+    assert len({w.workload_id for w in draw}) == 5
+    assert bench.sample_workloads(found, 5, seed=0) == draw
+    assert {w.key for s in range(1, 6) for w in bench.sample_workloads(found, 5, s)} - {
+        w.key for w in draw
+    }  # other seeds draw others
+    with pytest.raises(SystemExit, match="only .* test workloads"):
+        bench.sample_workloads(found, 2 * tests + 2, seed=0)
+    with pytest.raises(SystemExit, match="drop --workloads"):
+        bench.parse_args(["--sample", "4", "--workloads", "matmul-512"])
+    args = bench.parse_args(["--sample", "4", "--sample-seed", "3"])
+    assert bench.choose_workloads(args) == bench.sample_workloads(found, 4, seed=3)
