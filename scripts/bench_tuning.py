@@ -538,6 +538,15 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
 # ------------------------------------------------------------------------- reporting
 
 
+def summarize(
+    raw: dict[str, dict[str, dict[int, dict[str, Any]]]], budgets: Sequence[int], rtol: float
+) -> dict[str, Any]:
+    """Per workload and overall metrics of ``raw[workload][contender][seed]``; workloads with
+    no finished xgb session (an unfinished run's last ones) have nothing to compare with."""
+    per = {k: workload_summary(by, budgets, rtol) for k, by in raw.items() if by.get(BASELINE)}
+    return {"per_workload": per, "overall": overall_summary(per, budgets)}
+
+
 def _curve(histories: list[History], grid: np.ndarray) -> np.ndarray:
     return np.array([[best_at(h, int(t)) for t in grid] for h in histories])
 
@@ -651,6 +660,18 @@ def _resumed_note(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _load_note(report: dict[str, Any]) -> str:
+    """The load averages around the run; a run still going (or interrupted) has no end yet,
+    and says how far it got, so that its JSON can be summarised before it finishes."""
+    machine, s = report["machine"], report["settings"]
+    start = f"load average {machine['loadavg_start'][1]:.2f} at the start"
+    if "loadavg_end" in machine:
+        return f"{start}, {machine['loadavg_end'][1]:.2f} at the end (5 min)."
+    done = sum(len(seeds) for runs in report["runs"].values() for seeds in runs.values())
+    planned = len(report["workloads"]) * len(s["contenders"]) * len(s["seeds"])
+    return f"{start} (5 min); **unfinished: {done} of {planned} sessions**."
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     budgets = s["budgets"]
@@ -663,9 +684,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['affinity']}), TVM {report['versions']['tvm']}; "
         f"{len(s['seeds'])} seed(s), {s['trials']} trials, {s['num_trials_per_iter']} per "
         f"batch, population {s['population_size'] or 512}. Total {report['elapsed_s'] / 60:.1f}"
-        f" min; load average {report['machine']['loadavg_start'][1]:.2f} at the start, "
-        f"{report['machine']['loadavg_end'][1]:.2f} at the end (5 min). "
-        f"Command: `{report['command']}`",
+        f" min; {_load_note(report)} Command: `{report['command']}`",
         "",
         *_resumed_note(report),
         *_machine_mismatch_note(report),
@@ -968,8 +987,7 @@ def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
     report["settings"]["reach_rtol"] = rtol
     report["resummarized_from"] = {"json": str(source), "command": shlex.join(sys.argv)}
     report["outputs"] = {s: str(out.with_suffix(f".{s}")) for s in ("json", "md", "png")}
-    per = {k: workload_summary(by, budgets, rtol) for k, by in raw.items()}
-    report["summary"] = {"per_workload": per, "overall": overall_summary(per, budgets)}
+    report["summary"] = summarize(raw, budgets, rtol)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_json(report, out.with_suffix(".json"))
     plot(raw, out.with_suffix(".png"))
@@ -1085,8 +1103,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     report["elapsed_s"] = time.perf_counter() - start
                     _write_json(report, args.out.with_suffix(".json"))
-    per = {k: workload_summary(by, budgets, args.reach_rtol) for k, by in raw.items()}
-    report["summary"] = {"per_workload": per, "overall": overall_summary(per, budgets)}
+    report["summary"] = summarize(raw, budgets, args.reach_rtol)
     report["elapsed_s"] = time.perf_counter() - start
     report["machine"]["loadavg_end"] = os.getloadavg()
     _write_json(report, args.out.with_suffix(".json"))

@@ -117,6 +117,29 @@ def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_
     assert loose["resummarized_from"]["json"] == str(source)
 
 
+def test_an_unfinished_run_can_be_summarised_while_it_runs(bench, tmp_path):
+    """A run's JSON is rewritten after every session; summarising it before the end leaves
+    out the workloads xgb has not tuned yet and says how many sessions are in."""
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-cascade.json"
+    report = bench.json.loads(source.read_text())
+    del report["summary"], report["machine"]["loadavg_end"]
+    first, *_, last = report["runs"]
+    report["runs"][last] = {}
+    report["runs"][first] = {c: {"0": runs["0"]} for c, runs in report["runs"][first].items()}
+    report["runs"][first].pop("cascade")
+    partial = tmp_path / "partial.json"
+    partial.write_text(bench.json.dumps(report))
+    summary = bench.resummarize(partial, 0.0, tmp_path / "out")["summary"]
+    assert last not in summary["per_workload"]
+    assert summary["per_workload"][first]["meta-adaptive"]["seeds"] == [0]
+    assert "cascade" not in summary["per_workload"][first]
+    planned = len(report["workloads"]) * len(report["settings"]["contenders"]) * 3
+    done = 4 + (len(report["runs"]) - 2) * planned // len(report["workloads"])
+    assert f"**unfinished: {done} of {planned} sessions**" in (tmp_path / "out.md").read_text()
+
+
 def test_a_report_says_when_it_ran_on_another_cpu_than_its_target(bench, tmp_path):
     """The committed Zen 4 run says nothing; the same run relabelled as run on a Xeon
     (llvm cpu rocketlake) says which CPU it was compiled for and which it ran on."""
