@@ -24,11 +24,12 @@ def test_transfer_report_scores_every_workload_and_a_random_floor(imported_datas
     out = tmp_path / "transfer"
     with loaded_script("bench_transfer") as bench:
         args = [str(imported_dataset), "--predictor", str(tmp_path / "p")]
-        assert bench.main([*args, "--random-draws", "5", "--out", str(out)]) == 0
+        assert bench.main([*args, "--random-draws", "50", "--out", str(out)]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     (row,) = report["datasets"]
     assert report["trained_for"] == "cuda-a100" and row["target_keys"] == ["llvm-znver4"]
     assert row["workloads"] >= 1 and row["candidates"] >= 8
     assert 0 < row["predictor"]["top1_score"] <= 1
-    assert abs(row["random"]["pairwise_accuracy"] - 0.5) < 0.15  # chance, averaged
+    # chance: 0.15 is about 9 standard errors of a mean of 50 draws on 11 candidates
+    assert abs(row["random"]["pairwise_accuracy"] - 0.5) < 0.15
     assert "| llvm-znver4 |" in out.with_suffix(".md").read_text()
