@@ -87,6 +87,7 @@ import logging
 import math
 import os
 import platform
+import random
 import shlex
 import shutil
 import subprocess
@@ -187,8 +188,6 @@ def sample_workloads(found: list[Workload], n: int, seed: int) -> list[Workload]
     """``n`` of the dataset's workloads drawn at random, half from the test split and half
     from the held-out models (the odd one from the test split), so that a benchmark on a
     subset is a draw fixed by its seed, not a choice."""
-    import random  # noqa: PLC0415
-
     rng = random.Random(seed)
     picked = []
     for part, k in (("test", (n + 1) // 2), ("heldout", n // 2)):

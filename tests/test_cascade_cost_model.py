@@ -14,12 +14,7 @@ import pytest
 import torch
 from tvm.s_tir import meta_schedule as ms
 
-from tunezoo.cascade_cost_model import (
-    MIN_FIT,
-    CascadeCostModel,
-    estimate_unrefined,
-    screened_scores,
-)
+from tunezoo.cascade_cost_model import CascadeCostModel
 from tunezoo.cost_model import TunezooCostModel, positive_scores
 from tunezoo.feature_kinds import PER_STORE, TRACE
 from tunezoo.features import features_of_candidates
@@ -29,6 +24,7 @@ from tunezoo.meta import META_KEY
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 from tunezoo.models import build_model
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
+from tunezoo.screening import MIN_FIT, estimate_unrefined, screened_scores
 from tunezoo.targets import detect_target
 from tunezoo.trace_features import trace_tokens, workload_blocks
 from tunezoo.tuning import tune

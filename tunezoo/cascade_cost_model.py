@@ -22,13 +22,13 @@ Scores: a refined candidate's score is the ranker's. An unrefined one gets the r
 score as the screen predicts it: a least-squares line from screen to ranker scores over
 the refined candidates of the call (never falling), minus one residual standard deviation
 and at most their median (an estimate, so it is held a notch below what was scored), or
-below every refined score while fewer than ``MIN_FIT`` candidates were refined.
+below every refined score while fewer than ``MIN_FIT`` candidates were refined
+(:mod:`tunezoo.screening`, shared with ``tunezoo eval --screen``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,9 +48,9 @@ from tunezoo.feature_cache import DEFAULT_MAX_ENTRIES
 from tunezoo.feature_kinds import TRACE
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
 from tunezoo.predictor import FeatureVersionError, Predictor, PredictorFormatError
+from tunezoo.screening import MIN_REFINE, REFINE_FRACTION, estimate_unrefined, refine_budget
 
 SAVE_FORMAT = 1
-MIN_FIT = 8  # refined candidates in a call before the screen-to-ranker line is fitted
 
 Ranker = TunezooCostModel | MetaAdaptiveCostModel
 
@@ -71,67 +71,6 @@ def _new_stats() -> dict[str, Any]:
     }
 
 
-def estimate_unrefined(
-    screen: np.ndarray, refined_screen: np.ndarray, refined_ranker: np.ndarray
-) -> np.ndarray:
-    """The ranker's score of candidates it did not score, predicted from the screen's.
-
-    With at least ``MIN_FIT`` refined pairs: the least-squares line, minus one residual
-    standard deviation, never above the refined scores' median. With fewer: just below
-    every refined score, in the screen's order.
-
-    The refined candidates are the screen's best, so the fit sees a narrow top slice of its
-    range, where the two can even disagree in sign. A falling line extrapolated to the
-    screen's rejects would put them above everything the ranker scored, and the search
-    would measure them (seen in a session: a convolution's first batch at 3.7 ms against
-    0.2 ms). So the slope is held at zero or above and the estimate capped at the median.
-    """
-    screen = np.asarray(screen, dtype=np.float64)
-    if len(refined_screen) >= MIN_FIT:
-        x, y = np.asarray(refined_screen), np.asarray(refined_ranker)
-        slope, intercept = np.polyfit(x, y, 1) if x.std() > 1e-12 else (0.0, float(y.mean()))
-        if slope < 0.0:
-            slope, intercept = 0.0, float(y.mean())
-        sd = float((y - (slope * x + intercept)).std())
-        return np.minimum(slope * screen + intercept - sd, float(np.median(y)))
-    floor = float(np.min(refined_ranker)) if len(refined_ranker) else 0.0
-    spread = screen.std()
-    z = (screen - screen.mean()) / spread if spread > 1e-12 else np.zeros_like(screen)
-    return floor - 2.0 + 1.0 / (1.0 + np.exp(-z))  # in (floor - 2, floor - 1)
-
-
-def screened_scores(
-    screen: np.ndarray,
-    ranker: np.ndarray,
-    groups: np.ndarray,
-    *,
-    refine_fraction: float = 0.25,
-    min_refine: int = 16,
-) -> np.ndarray:
-    """Offline, what the cascade scores each candidate of a dataset: every group (workload)
-    as one ``predict`` call with nothing refined before. ``screen`` and ``ranker`` hold both
-    predictors' scores of every candidate; only the refined ones' ranker scores are used.
-    Ranking metrics on the result (``tunezoo eval --screen``) show what screening costs in
-    ranking quality, without a tuning session's noise."""
-    screen, ranker = np.asarray(screen, np.float64), np.asarray(ranker, np.float64)
-    groups = np.asarray(groups)
-    if not screen.shape == ranker.shape == groups.shape:
-        raise ValueError(
-            f"screen, ranker and groups differ in length: {len(screen)}, {len(ranker)}, "
-            f"{len(groups)}"
-        )
-    out = np.empty(len(screen), dtype=np.float64)
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        budget = max(min_refine, math.ceil(refine_fraction * len(idx)))
-        order = idx[np.argsort(-screen[idx], kind="stable")]
-        refined, rest = order[:budget], order[budget:]
-        out[refined] = ranker[refined]
-        if len(rest):
-            out[rest] = estimate_unrefined(screen[rest], screen[refined], ranker[refined])
-    return out
-
-
 @_direct_python_calls
 @derived_object
 class CascadeCostModel(PyCostModel):
@@ -148,8 +87,8 @@ class CascadeCostModel(PyCostModel):
         screen: Predictor,
         ranker: Predictor | Ranker,
         *,
-        refine_fraction: float = 0.25,
-        min_refine: int = 16,
+        refine_fraction: float = REFINE_FRACTION,
+        min_refine: int = MIN_REFINE,
         feature_cache_size: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         if screen.feature_version != TRACE.version:
@@ -194,7 +133,7 @@ class CascadeCostModel(PyCostModel):
         for i, key in enumerate(keys):
             if key not in self._refined:
                 first.setdefault(key, i)
-        budget = max(self.min_refine, math.ceil(self.refine_fraction * len(candidates)))
+        budget = refine_budget(len(candidates), self.refine_fraction, self.min_refine)
         chosen = sorted(first.values(), key=lambda i: -screen_raw[i])[:budget]
         self._refined.update(keys[i] for i in chosen)
         refined = np.array([k in self._refined for k in keys])
@@ -283,4 +222,4 @@ class CascadeCostModel(PyCostModel):
         return out
 
 
-__all__ = ["MIN_FIT", "CascadeCostModel", "estimate_unrefined", "screened_scores"]
+__all__ = ["CascadeCostModel"]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tunezoo.records import RecordsError, utc_time
+from tunezoo.screening import REFINE_FRACTION
 from tunezoo.targets import UnknownTargetError
 
 
@@ -528,8 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--refine-fraction",
         type=float,
-        default=0.25,
-        help="with --screen: the share of each workload's candidates refined (default 0.25)",
+        default=REFINE_FRACTION,
+        help="with --screen: the share of each workload's candidates refined (default "
+        f"{REFINE_FRACTION})",
     )
     p.set_defaults(func=cmd_eval)
 

@@ -25,6 +25,7 @@ from tunezoo.evaluate import METRICS_DOC, evaluate_ranking
 from tunezoo.feature_kinds import PER_STORE, TRACE, feature_kind
 from tunezoo.features import FEATURE_VERSION, ExtractionStats
 from tunezoo.predictor import Predictor, blend_with_xgboost, ensemble_of
+from tunezoo.screening import MIN_REFINE, REFINE_FRACTION, screened_scores
 from tunezoo.training import RankingData, TrainConfig, load_ranking_data, train_predictor
 
 PARTS = ("test", "heldout")
@@ -276,8 +277,8 @@ def run_evaluation(
     workloads: dict[str, list[str]] | None = None,
     parts: tuple[str, ...] = PARTS,
     screen_dir: str | Path | None = None,
-    refine_fraction: float = 0.25,
-    min_refine: int = 16,
+    refine_fraction: float = REFINE_FRACTION,
+    min_refine: int = MIN_REFINE,
 ) -> dict:
     """Recompute a predictor's metrics on the test and held-out parts of a dataset
     (``until``: only records measured up to then, e.g. its training snapshot;
@@ -285,7 +286,7 @@ def run_evaluation(
     ``parts``: others, e.g. ``("all",)`` for another target's dataset).
 
     ``screen_dir``: a trace-token predictor screening for this one, as ``screen=`` does in
-    tuning (:func:`tunezoo.cascade_cost_model.screened_scores`): the metrics of the
+    tuning (:func:`tunezoo.screening.screened_scores`): the metrics of the
     cascade, with ``refine_fraction`` of each workload's candidates refined.
     """
     predictor = Predictor.load(predictor_dir)
@@ -307,8 +308,6 @@ def run_evaluation(
     data = load(predictor.feature_version)
     if screen_dir is None:
         return {p: score_metrics(predictor.score(d.features), d) for p, d in data.items() if len(d)}
-    from tunezoo.cascade_cost_model import screened_scores  # noqa: PLC0415 - imports TVM
-
     screen = Predictor.load(screen_dir)
     if screen.feature_version != TRACE.version or predictor.feature_version == TRACE.version:
         raise ValueError(
