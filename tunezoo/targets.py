@@ -100,6 +100,7 @@ _REGISTRY: tuple[TargetSpec, ...] = (
     _x86("icelake-server", "Intel Ice Lake-SP (Xeon 3rd gen), AVX-512", _AVX512),
     _x86("rocketlake", "Intel Rocket Lake (Core 11th gen, Xeon E-2300), AVX-512", _AVX512),
     _x86("sapphirerapids", "Intel Sapphire Rapids (Xeon 4th gen), AVX-512 AMX", _AVX512),
+    _x86("emeraldrapids", "Intel Emerald Rapids (Xeon 5th gen), AVX-512 AMX", _AVX512),
     _x86("haswell", "Intel Haswell, AVX2", _AVX2),
     _x86("core-avx2", "Generic x86-64 with AVX2", _AVX2),
     _arm("neoverse-n1", "Arm Neoverse N1 (AWS Graviton2, Ampere Altra)", ("neon",)),
