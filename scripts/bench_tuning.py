@@ -659,6 +659,36 @@ def _resumed_note(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _pooled_note(report: dict[str, Any]) -> list[str]:
+    """Which runs a pooled report holds (:func:`pool_reports`), and their commands."""
+    pooled = report.get("pooled_from")
+    if not pooled:
+        return []
+    counts: dict[str, int] = {}
+    for run in pooled:
+        for key in run["workloads"]:
+            counts[key] = counts.get(key, 0) + 1
+    again = [key for key, n in counts.items() if n > 1]
+    lines = [
+        f"**Pooled** from {len(pooled)} runs of one protocol (same settings, CPU and "
+        f"predictors), {len(counts)} distinct workloads. "
+        + (
+            f"{len(again)} workload(s) were tuned in more than one run "
+            f"({', '.join(again)}): each run's sessions count as further seeds, every "
+            "ratio pairing sessions of one run."
+            if again
+            else "No workload was tuned twice."
+        ),
+        "",
+    ]
+    for run in pooled:
+        lines.append(
+            f"- `{run['json']}`: {len(run['workloads'])} workloads, "
+            f"{run['elapsed_s'] / 60:.1f} min, {run['load']} `{run['command']}`"
+        )
+    return [*lines, ""]
+
+
 def _load_note(report: dict[str, Any]) -> str:
     """The load averages around the run; a run still going (or interrupted) has no end yet,
     and says how far it got, so that its JSON can be summarised before it finishes."""
@@ -683,8 +713,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['machine']['affinity']}), TVM {report['versions']['tvm']}; "
         f"{len(s['seeds'])} seed(s), {s['trials']} trials, {s['num_trials_per_iter']} per "
         f"batch, population {s['population_size'] or 512}. Total {report['elapsed_s'] / 60:.1f}"
-        f" min; {_load_note(report)} Command: `{report['command']}`",
+        f" min; "
+        + (
+            "load averages and commands: below."
+            if report.get("pooled_from")
+            else f"{_load_note(report)} Command: `{report['command']}`"
+        ),
         "",
+        *_pooled_note(report),
         *_resumed_note(report),
         *_machine_mismatch_note(report),
         *_transfer_note(report),
@@ -898,8 +934,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--resummarize",
         metavar="JSON",
+        nargs="+",
         help="tune nothing: recompute the summary of an earlier run's JSON (e.g. with another "
-        "--reach-rtol) and write it to --out",
+        "--reach-rtol) and write it to --out; several runs of one protocol are pooled",
     )
     args = p.parse_args(argv)
     if args.sample is not None and (args.workloads or args.quick or args.sample < 1):
@@ -973,10 +1010,77 @@ def finished_sessions(
     }
 
 
-def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
+POOL_KEYS = ("target", "contenders", "trials", "num_trials_per_iter", "population_size")
+POOL_KEYS += ("num_cores", "budgets", "strategy", "measure")
+
+
+def _protocol_differences(report: dict[str, Any], first: dict[str, Any]) -> list[str]:
+    """What makes two runs' sessions unlike: settings, CPU, or the predictors' weights."""
+    differ = [
+        f"{k}: {report['settings'].get(k)!r} against {first['settings'].get(k)!r}"
+        for k in POOL_KEYS
+        if report["settings"].get(k) != first["settings"].get(k)
+    ]
+    for k in ("cpu", "llvm_cpu"):
+        if report["machine"].get(k) != first["machine"].get(k):
+            differ.append(f"machine {k}: {report['machine'].get(k)!r}")
+    for name in sorted(set(report.get("models", {})) | set(first.get("models", {}))):
+        mine = report.get("models", {}).get(name, {}).get("weights_sha256")
+        theirs = first.get("models", {}).get(name, {}).get("weights_sha256")
+        if mine != theirs:
+            differ.append(f"{name} weights {str(mine)[:12]} against {str(theirs)[:12]}")
+    return differ
+
+
+def pool_reports(sources: list[Path]) -> dict[str, Any]:
+    """One report of several runs of one protocol (e.g. two ``--sample`` draws), so that
+    the geometric means are over every workload any of them tuned.
+
+    A workload tuned in more than one run keeps each run's sessions as further seeds (run
+    two's seed s becomes seed s + n, n the seeds already there), so every ratio still pairs
+    a contender's session with xgb's of the same run. Refused when the runs differ in a
+    setting, CPU or predictor: a mean over unlike sessions would compare nothing."""
+    reports = [json.loads(path.read_text()) for path in sources]
+    first = reports[0]
+    for path, report in zip(sources[1:], reports[1:], strict=True):
+        differ = _protocol_differences(report, first)
+        if differ:
+            raise SystemExit(
+                f"--resummarize: {path} was run differently from {sources[0]} "
+                f"({'; '.join(differ)}); pool only runs of one protocol"
+            )
+    pooled = json.loads(json.dumps(first))
+    pooled["runs"], workloads = {}, {}
+    for report in reports:
+        for entry in report["workloads"]:
+            workloads.setdefault(entry["key"], entry)
+        for key, by_contender in report["runs"].items():
+            have = pooled["runs"].setdefault(key, {})
+            offset = 1 + max((int(seed) for runs in have.values() for seed in runs), default=-1)
+            for contender, runs in by_contender.items():
+                into = have.setdefault(contender, {})
+                into.update({str(int(seed) + offset): run for seed, run in runs.items()})
+    pooled["workloads"] = list(workloads.values())
+    pooled["elapsed_s"] = sum(report.get("elapsed_s", 0.0) for report in reports)
+    pooled["pooled_from"] = [
+        {
+            "json": str(path),
+            "command": report["command"],
+            "elapsed_s": report.get("elapsed_s", 0.0),
+            "workloads": [entry["key"] for entry in report["workloads"]],
+            "load": _load_note(report),
+        }
+        for path, report in zip(sources, reports, strict=True)
+    ]
+    return pooled
+
+
+def resummarize(sources: Path | list[Path], rtol: float, out: Path) -> dict[str, Any]:
     """An earlier run's report with its summary recomputed at ``rtol`` (JSON, MD, PNG at
-    ``out``): the reach criterion is a reporting choice, so changing it needs no re-tuning."""
-    report = json.loads(source.read_text())
+    ``out``): the reach criterion is a reporting choice, so changing it needs no re-tuning.
+    Several runs are pooled into one report first (:func:`pool_reports`)."""
+    sources = [sources] if isinstance(sources, Path) else list(sources)
+    report = pool_reports(sources) if len(sources) > 1 else json.loads(sources[0].read_text())
 
     raw = {
         w: {c: {int(seed): _restore(r) for seed, r in runs.items()} for c, runs in by.items()}
@@ -984,7 +1088,10 @@ def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
     }
     budgets = report["settings"]["budgets"]
     report["settings"]["reach_rtol"] = rtol
-    report["resummarized_from"] = {"json": str(source), "command": shlex.join(sys.argv)}
+    report["resummarized_from"] = {
+        "json": str(sources[0]) if len(sources) == 1 else [str(p) for p in sources],
+        "command": shlex.join(sys.argv),
+    }
     report["outputs"] = {s: str(out.with_suffix(f".{s}")) for s in ("json", "md", "png")}
     report["summary"] = summarize(raw, budgets, rtol)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -997,7 +1104,7 @@ def resummarize(source: Path, rtol: float, out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.resummarize:
-        report = resummarize(Path(args.resummarize), args.reach_rtol, args.out)
+        report = resummarize([Path(p) for p in args.resummarize], args.reach_rtol, args.out)
         print(markdown(report))
         return 0
     start = time.perf_counter()

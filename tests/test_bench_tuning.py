@@ -251,3 +251,66 @@ def test_a_sample_is_a_seeded_draw_split_between_test_and_held_out(bench):
         bench.parse_args(["--sample", "4", "--workloads", "matmul-512"])
     args = bench.parse_args(["--sample", "4", "--sample-seed", "3"])
     assert bench.choose_workloads(args) == bench.sample_workloads(found, 4, seed=3)
+
+
+def _sample8(bench):
+    from pathlib import Path  # noqa: PLC0415
+
+    source = Path(__file__).parents[1] / "scripts/results/bench_tuning-sample8.json"
+    return source, bench.json.loads(source.read_text())
+
+
+def test_pooling_two_runs_of_disjoint_workloads_gives_the_run_of_all_of_them(bench, tmp_path):
+    """A run split in two by workload and pooled again gives the whole run's figures: each
+    workload's ratios pair sessions of its own run, the geomeans cover every workload."""
+    source, report = _sample8(bench)
+    keys = list(report["runs"])
+    halves = []
+    for i, part in enumerate((keys[:3], keys[3:])):
+        half = bench.json.loads(bench.json.dumps(report))
+        half["runs"] = {k: report["runs"][k] for k in part}
+        half["workloads"] = [w for w in report["workloads"] if w["key"] in part]
+        halves.append(tmp_path / f"half{i}.json")
+        halves[-1].write_text(bench.json.dumps(half))
+    whole = bench.resummarize(source, 0.0, tmp_path / "whole")["summary"]
+    pooled = bench.resummarize(halves, 0.0, tmp_path / "pooled")
+    assert pooled["summary"] == whole
+    assert [w["key"] for w in pooled["workloads"]] == keys
+    text = (tmp_path / "pooled.md").read_text()
+    assert "**Pooled** from 2 runs" in text and "No workload was tuned twice." in text
+    assert f"`{halves[1]}`: {len(keys) - 3} workloads" in text
+
+
+def test_a_workload_in_two_runs_counts_both_runs_sessions_as_seeds(bench, tmp_path):
+    """Pooling a run with a copy of itself doubles every workload's seeds (renumbered, each
+    contender still paired with the xgb session of its own run) and, the copy being
+    identical, changes no ratio of means."""
+    source, report = _sample8(bench)
+    copy = tmp_path / "copy.json"
+    copy.write_text(bench.json.dumps(report))
+    alone = bench.resummarize(source, 0.0, tmp_path / "alone")["summary"]["per_workload"]
+    pooled = bench.resummarize([source, copy], 0.0, tmp_path / "pooled")
+    for key, rows in pooled["summary"]["per_workload"].items():
+        for name, row in rows.items():
+            assert row["seeds"] == [0, 1, 2, 3, 4, 5]
+            for metric in ("trial_speedup", "time_speedup", "relative_latency"):
+                assert row[metric] == pytest.approx(alone[key][name][metric])
+    xgb = pooled["runs"][next(iter(pooled["runs"]))]["xgb"]
+    assert xgb["3"]["history"] == xgb["0"]["history"]
+    assert "8 workload(s) were tuned in more than one run" in (tmp_path / "pooled.md").read_text()
+
+
+def test_pooling_refuses_runs_of_another_protocol(bench, tmp_path):
+    """A run with another budget, or another predictor's weights, is not pooled: the error
+    names the file and what differs."""
+    source, report = _sample8(bench)
+    other = bench.json.loads(bench.json.dumps(report))
+    other["settings"]["trials"] = 128
+    other["models"]["predictor"]["weights_sha256"] = "0" * 64
+    path = tmp_path / "other.json"
+    path.write_text(bench.json.dumps(other))
+    with pytest.raises(SystemExit, match=r"other\.json was run differently.*trials: 128"):
+        bench.resummarize([source, path], 0.0, tmp_path / "out")
+    with pytest.raises(SystemExit, match="predictor weights 000000000000"):
+        bench.resummarize([source, path], 0.0, tmp_path / "out")
+    assert not (tmp_path / "out.json").exists()
