@@ -20,6 +20,14 @@ into the project), imported first:
 (session 5's bundled seed ensemble, in git history; the cross-target few-shot table of the
 current predictor and meta-init is ``bench_fewshot.py --eval-dataset``.)
 
+A dataset of the zoo's own models measured on another CPU (``data/llvm-rocketlake``) holds
+workloads the predictor trained on, measured elsewhere. ``--parts train,test,heldout``
+scores each part apart: splits are a function of the workload alone, so ``train`` asks
+"known workloads, new CPU" and ``test``/``heldout`` "new workloads and new CPU":
+
+    python scripts/bench_transfer.py --predictor tunezoo/artifacts/seed-ensemble.llvm-znver4 \\
+        --parts train,test,heldout data/llvm-rocketlake --out /tmp/transfer-intel
+
 Writes ``scripts/results/transfer.{json,md}`` (``--out`` without suffix).
 """
 
@@ -36,26 +44,43 @@ import numpy as np
 from tunezoo.experiment import load_parts, score_metrics
 from tunezoo.predictor import Predictor
 from tunezoo.records import read_records
+from tunezoo.training import SELECTABLE_PARTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("top1_score", "top5_score", "pairwise_accuracy", "kendall_tau")
 
 
-def transfer(predictor: Predictor, dataset: Path, draws: int) -> dict:
-    data = load_parts(dataset, ("all",), workers=1, cache_dir=None, log=print)["all"]
-    if not len(data):
-        raise SystemExit(f"{dataset}: no workload with >= 8 successful candidates to rank")
-    rng = np.random.default_rng(0)
-    chance = [score_metrics(rng.normal(size=len(data)), data) for _ in range(draws)]
+def transfer(predictor: Predictor, dataset: Path, draws: int, part: str = "all") -> dict:
+    """One row: the predictor's and random scores' metrics on one part of one dataset
+    (``workloads`` 0 and no metrics where the part has no workload to rank)."""
+    data = load_parts(dataset, (part,), workers=1, cache_dir=None, log=print)[part]
     targets = sorted(set(read_records(dataset, columns=["target_key"])["target_key"].to_pylist()))
-    return {
+    row = {
         "dataset": str(dataset),
+        "part": part,
         "target_keys": targets,
         "workloads": len(data.group_ids),
         "candidates": len(data),
-        "predictor": score_metrics(predictor.score(data.features), data),
-        "random": {m: float(np.mean([c[m] for c in chance])) for m in METRICS},
     }
+    if not len(data):
+        return row
+    rng = np.random.default_rng(0)
+    chance = [score_metrics(rng.normal(size=len(data)), data) for _ in range(draws)]
+    row["predictor"] = score_metrics(predictor.score(data.features), data)
+    row["random"] = {m: float(np.mean([c[m] for c in chance])) for m in METRICS}
+    return row
+
+
+def transfer_rows(predictor: Predictor, dataset: Path, draws: int, parts: list[str]) -> list:
+    """Every requested part of one dataset; a dataset none of whose parts has a workload
+    to rank is an error naming it, since its row would say nothing."""
+    rows = [transfer(predictor, dataset, draws, part) for part in parts]
+    if not any(row["workloads"] for row in rows):
+        raise SystemExit(
+            f"{dataset}: no workload with >= 8 successful candidates to rank in "
+            f"part(s) {', '.join(parts)}"
+        )
+    return rows
 
 
 def table(report: dict) -> str:
@@ -64,16 +89,18 @@ def table(report: dict) -> str:
         f"scored without adaptation; random: mean of {report['random_draws']} random "
         f"scorings. Command: `{report['command']}`",
         "",
-        "| target | workloads | candidates | scorer | " + " | ".join(METRICS) + " |",
-        "|---|---|---|---|" + "---|" * len(METRICS),
+        "| target | part | workloads | candidates | scorer | " + " | ".join(METRICS) + " |",
+        "|---|---|---|---|---|" + "---|" * len(METRICS),
     ]
     for row in report["datasets"]:
+        target = ", ".join(row["target_keys"])
+        head = f"| {target} | {row.get('part', 'all')} | {row['workloads']} | {row['candidates']}"
+        if not row["workloads"]:
+            lines.append(f"{head} | - |" + " - |" * len(METRICS))
+            continue
         for scorer in ("predictor", "random"):
             vals = " | ".join(f"{row[scorer][m]:.3f}" for m in METRICS)
-            target = ", ".join(row["target_keys"])
-            lines.append(
-                f"| {target} | {row['workloads']} | {row['candidates']} | {scorer} | {vals} |"
-            )
+            lines.append(f"{head} | {scorer} | {vals} |")
     return "\n".join(lines)
 
 
@@ -82,8 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("datasets", nargs="+", type=Path, help="tunezoo dataset directories")
     p.add_argument("--predictor", required=True, type=Path)
     p.add_argument("--random-draws", type=int, default=50)
+    p.add_argument(
+        "--parts",
+        default="all",
+        help="comma-separated parts scored apart: all, or train, validation, test, heldout "
+        "(for a dataset of the zoo's own models: which workloads the predictor trained on)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "transfer")
     args = p.parse_args(argv)
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(SELECTABLE_PARTS))
+    if unknown or not parts:
+        p.error(f"--parts: unknown {unknown or parts}; choose from {', '.join(SELECTABLE_PARTS)}")
     t0 = time.time()
     predictor = Predictor.load(args.predictor)
     report = {
@@ -91,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         "predictor": str(args.predictor),
         "trained_for": predictor.target_key,
         "random_draws": args.random_draws,
-        "datasets": [transfer(predictor, d, args.random_draws) for d in args.datasets],
+        "parts": parts,
+        "datasets": [
+            row
+            for dataset in args.datasets
+            for row in transfer_rows(predictor, dataset, args.random_draws, parts)
+        ],
     }
     report["seconds"] = round(time.time() - t0, 1)
     text = table(report)
