@@ -683,7 +683,8 @@ def _pooled_note(report: dict[str, Any]) -> list[str]:
     ]
     for run in pooled:
         lines.append(
-            f"- `{run['json']}`: {len(run['workloads'])} workloads, "
+            f"- `{run['json']}`: {len(run['workloads'])} workloads, affinity "
+            f"{run.get('affinity')}, "
             f"{run['elapsed_s'] / 60:.1f} min, {run['load']} `{run['command']}`"
         )
     return [*lines, ""]
@@ -706,17 +707,20 @@ def markdown(report: dict[str, Any]) -> str:
     budgets = s["budgets"]
     names = [c for c in CONTENDERS if c in s["contenders"]]
     per, overall = report["summary"]["per_workload"], report["summary"]["overall"]
+    pooled = bool(report.get("pooled_from"))
     lines = [
         f"# Tuning benchmark{' (--quick)' if s['quick'] else ''}",
         "",
         f"{report['machine']['cpu']}, {s['num_cores']} core(s) (affinity "
-        f"{report['machine']['affinity']}), TVM {report['versions']['tvm']}; "
-        f"{len(s['seeds'])} seed(s), {s['trials']} trials, {s['num_trials_per_iter']} per "
+        f"{'per run' if pooled else report['machine']['affinity']}), "
+        f"TVM {report['versions']['tvm']}; "
+        f"{len(s['seeds'])} seed(s){' per run' if pooled else ''}, "
+        f"{s['trials']} trials, {s['num_trials_per_iter']} per "
         f"batch, population {s['population_size'] or 512}. Total {report['elapsed_s'] / 60:.1f}"
         f" min; "
         + (
             "load averages and commands: below."
-            if report.get("pooled_from")
+            if pooled
             else f"{_load_note(report)} Command: `{report['command']}`"
         ),
         "",
@@ -1069,6 +1073,7 @@ def pool_reports(sources: list[Path]) -> dict[str, Any]:
             "elapsed_s": report.get("elapsed_s", 0.0),
             "workloads": [entry["key"] for entry in report["workloads"]],
             "load": _load_note(report),
+            "affinity": report["machine"].get("affinity"),
         }
         for path, report in zip(sources, reports, strict=True)
     ]
