@@ -44,24 +44,16 @@ import numpy as np
 from tunezoo.experiment import load_parts, score_metrics
 from tunezoo.predictor import Predictor
 from tunezoo.records import read_records
-from tunezoo.training import SELECTABLE_PARTS
+from tunezoo.training import SELECTABLE_PARTS, RankingData
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("top1_score", "top5_score", "pairwise_accuracy", "kendall_tau")
 
 
-def transfer(predictor: Predictor, dataset: Path, draws: int, part: str = "all") -> dict:
-    """One row: the predictor's and random scores' metrics on one part of one dataset
-    (``workloads`` 0 and no metrics where the part has no workload to rank)."""
-    data = load_parts(dataset, (part,), workers=1, cache_dir=None, log=print)[part]
-    targets = sorted(set(read_records(dataset, columns=["target_key"])["target_key"].to_pylist()))
-    row = {
-        "dataset": str(dataset),
-        "part": part,
-        "target_keys": targets,
-        "workloads": len(data.group_ids),
-        "candidates": len(data),
-    }
+def transfer(predictor: Predictor, data: RankingData, draws: int) -> dict:
+    """The predictor's and random scores' metrics on one part of a dataset (none where the
+    part has no workload to rank)."""
+    row = {"workloads": len(data.group_ids), "candidates": len(data)}
     if not len(data):
         return row
     rng = np.random.default_rng(0)
@@ -72,15 +64,24 @@ def transfer(predictor: Predictor, dataset: Path, draws: int, part: str = "all")
 
 
 def transfer_rows(predictor: Predictor, dataset: Path, draws: int, parts: list[str]) -> list:
-    """Every requested part of one dataset; a dataset none of whose parts has a workload
-    to rank is an error naming it, since its row would say nothing."""
-    rows = [transfer(predictor, dataset, draws, part) for part in parts]
-    if not any(row["workloads"] for row in rows):
+    """A row per requested part of one dataset (read once); a dataset none of whose parts
+    has a workload to rank is an error naming it, since its rows would say nothing."""
+    by_part = load_parts(dataset, tuple(parts), workers=1, cache_dir=None, log=print)
+    if not any(len(data) for data in by_part.values()):
         raise SystemExit(
             f"{dataset}: no workload with >= 8 successful candidates to rank in "
             f"part(s) {', '.join(parts)}"
         )
-    return rows
+    targets = sorted(set(read_records(dataset, columns=["target_key"])["target_key"].to_pylist()))
+    return [
+        {
+            "dataset": str(dataset),
+            "part": part,
+            "target_keys": targets,
+            **transfer(predictor, by_part[part], draws),
+        }
+        for part in parts
+    ]
 
 
 def table(report: dict) -> str:

@@ -980,6 +980,24 @@ def _restore(run: dict[str, Any]) -> dict[str, Any]:
 
 RESUME_KEYS = ("dataset", "target", "contenders", "seeds", "trials", "num_trials_per_iter")
 RESUME_KEYS += ("population_size", "num_cores")
+# pooled runs may differ in dataset and seeds (a draw's source, more seeds), not in how
+# each session tuned and was measured
+POOL_KEYS = tuple(k for k in RESUME_KEYS if k not in ("dataset", "seeds"))
+POOL_KEYS += ("budgets", "strategy", "measure")
+
+
+def _settings_differences(
+    there: dict[str, Any],
+    here: dict[str, Any],
+    keys: Sequence[str],
+    labels: tuple[str, str] = ("there", "now"),
+) -> list[str]:
+    """``"key: <there> there, <here> now"`` for each of ``keys`` the two settings differ in."""
+    return [
+        f"{k}: {there.get(k)!r} {labels[0]}, {here.get(k)!r} {labels[1]}"
+        for k in keys
+        if there.get(k) != here.get(k)
+    ]
 
 
 def finished_sessions(
@@ -993,11 +1011,7 @@ def finished_sessions(
     if not path.exists():
         raise SystemExit(f"--resume: {path} does not exist; run without --resume to start")
     old = json.loads(path.read_text())
-    differ = [
-        f"{k}: {old['settings'].get(k)!r} there, {settings[k]!r} now"
-        for k in RESUME_KEYS
-        if old["settings"].get(k) != settings[k]
-    ]
+    differ = _settings_differences(old["settings"], settings, RESUME_KEYS)
     missing = [w for w in old["runs"] if w not in workload_keys]
     if missing:
         differ.append(f"workloads {missing} there, not selected now")
@@ -1014,17 +1028,10 @@ def finished_sessions(
     }
 
 
-POOL_KEYS = ("target", "contenders", "trials", "num_trials_per_iter", "population_size")
-POOL_KEYS += ("num_cores", "budgets", "strategy", "measure")
-
-
 def _protocol_differences(report: dict[str, Any], first: dict[str, Any]) -> list[str]:
     """What makes two runs' sessions unlike: settings, CPU, or the predictors' weights."""
-    differ = [
-        f"{k}: {report['settings'].get(k)!r} against {first['settings'].get(k)!r}"
-        for k in POOL_KEYS
-        if report["settings"].get(k) != first["settings"].get(k)
-    ]
+    labels = ("there", "in the first run")
+    differ = _settings_differences(report["settings"], first["settings"], POOL_KEYS, labels)
     for k in ("cpu", "llvm_cpu"):
         if report["machine"].get(k) != first["machine"].get(k):
             differ.append(f"machine {k}: {report['machine'].get(k)!r}")
