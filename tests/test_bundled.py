@@ -91,3 +91,17 @@ def test_eval_reproduces_the_bundled_metrics_from_the_committed_data(name, path:
     dataset = Path(__file__).resolve().parents[1] / "data" / "llvm-znver4"
     assert cli(["eval", str(path), "--dataset", str(dataset), "--compare"]) == 0, name
     assert "largest difference from the stored metrics.json: 0.00e+00" in capsys.readouterr().out
+
+
+def test_download_of_a_target_key_names_the_predictor_load_predictor_uses(tmp_path, capsys):
+    """`tunezoo download llvm-znver4` resolves like load_predictor: the bundled per-store
+    predictor, which needs no download; --out copies its files."""
+    from tunezoo.cli import main
+    from tunezoo.loading import resolve_predictor
+
+    where = resolve_predictor("llvm-znver4")
+    assert main(["download", "llvm-znver4", "--out", str(tmp_path / "copy")]) == 0
+    printed = capsys.readouterr().out
+    assert where.name in printed and "bundled" in printed
+    weights = "model.safetensors"
+    assert sha256_file(tmp_path / "copy" / weights) == sha256_file(where.path / weights)

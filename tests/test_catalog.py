@@ -169,6 +169,54 @@ def test_lookups(table):
         cat.list_artifacts("weights", catalog=table)
 
 
+def test_a_target_key_resolves_like_load_predictor(tmp_path):
+    """Per-store before trace-token whatever the names' order; CPUs fall back within their
+    family, GPUs never (their features differ per architecture)."""
+    from tunezoo.feature_kinds import PER_STORE, TRACE  # noqa: PLC0415
+    from tunezoo.loading import FallbackPredictorWarning, NoPredictorError  # noqa: PLC0415
+
+    def predictor(name: str, version: str) -> cat.Artifact:
+        target = name.split(".", 1)[1]
+        return cat.Artifact.from_dict(
+            {**GOOD, "name": name, "repo": f"tunezoo/{name}", "target": target,
+             "feature_version": version}
+        )  # fmt: skip
+
+    catalog = cat.Catalog()
+    for artifact in (
+        predictor("aaa-trace.llvm-znver4", TRACE.version),
+        predictor("zzz-mlp.llvm-znver4", PER_STORE.version),
+        predictor("segsum-mlp.cuda-a100", PER_STORE.version),
+    ):
+        catalog = catalog.with_artifact(artifact)
+    path = catalog.save(tmp_path / "catalog.json")
+    assert cat.resolve("llvm-znver4", catalog=path).name == "zzz-mlp.llvm-znver4"
+    with pytest.warns(FallbackPredictorWarning, match="llvm-znver4"):
+        assert cat.resolve("llvm-icelake-server", catalog=path).name == "zzz-mlp.llvm-znver4"
+    with pytest.raises(NoPredictorError, match="cuda-h100"):
+        cat.resolve("cuda-h100", catalog=path)
+
+
+def test_saving_keeps_the_catalog_readable_by_others(tmp_path):
+    path = cat.Catalog().with_artifact(cat.Artifact.from_dict(GOOD)).save(tmp_path / "c.json")
+    assert path.stat().st_mode & 0o777 == 0o644  # a new catalog: everyone may read it
+    path.chmod(0o640)
+    cat.load_catalog(path).with_artifact(cat.Artifact.from_dict(META)).save()
+    assert path.stat().st_mode & 0o777 == 0o640  # an existing one keeps its mode
+    assert len(cat.load_catalog(path).artifacts) == 2
+
+
+def test_malformed_entries_are_refused_naming_the_field():
+    assert cat.Artifact.from_dict({**GOOD, "history": None}).history == ()
+    for path in ("", ".", "./"):
+        bad = {**DATASET, "files": {path: {"sha256": SHA, "size": 5}}}
+        problems = cat.validate_entry(bad)
+        assert any(repr(path) in p for p in problems), problems
+    local = {**GOOD, "training_data": {"dataset": "data/cuda-a100", "data_until": "T"}}
+    assert cat.validate_entry(local) == []
+    assert any("training_data" in p for p in cat.validate_entry({**GOOD, "training_data": {}}))
+
+
 def test_unknown_name_lists_and_suggests(table):
     with pytest.raises(cat.UnknownArtifactError) as err:
         cat.get_artifact("segsum-mlp.cuda-a10o", catalog=table)
@@ -176,7 +224,7 @@ def test_unknown_name_lists_and_suggests(table):
     assert "Did you mean 'segsum-mlp.cuda-a100'?" in message
     assert "Available: " in message and DATASET["name"] in message
     with pytest.raises(cat.UnknownArtifactError, match="Did you mean 'cuda-a100'"):
-        cat.resolve("cuda-a10o", catalog=table)
+        cat.resolve("cuda-a1000", catalog=table)
     with pytest.raises(cat.UnknownArtifactError, match="catalog is empty"):
         cat.get_artifact("x.y", catalog=table.parent / "missing.json")
 

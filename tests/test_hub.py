@@ -183,6 +183,20 @@ def test_wrong_revision_is_a_clear_error(published, catalog_path, cache, revisio
     assert revision in str(err.value) and published.commit in str(err.value)
 
 
+def test_a_pinned_commit_missing_on_the_endpoint_is_not_blamed_on_the_user(
+    published, catalog_path, cache
+):
+    """The catalog's own pin missing (a mirror behind, rewritten history): the message must
+    not tell the user to leave out a revision they never gave."""
+    entry = cat.get_artifact(NAME, catalog=catalog_path)
+    moved = dataclasses.replace(entry, revision="f" * 40)
+    with pytest.raises(hub.ArtifactRevisionNotFoundError) as err:
+        hub.download_artifact(moved, cache_dir=cache)
+    message = str(err.value)
+    assert "lacks the published commit" in message and "HF_ENDPOINT" in message
+    assert "leave out the revision" not in message
+
+
 def test_unknown_repo_is_a_clear_error(published, cache):
     moved = dataclasses.replace(published.artifact, repo=f"nobody-{uuid.uuid4().hex[:6]}/{NAME}")
     with pytest.raises(hub.ArtifactRepoNotFoundError, match="does not exist") as err:
@@ -252,6 +266,47 @@ def test_publish_refuses_pickles_and_missing_weights(tmp_path, org, catalog_path
     assert not catalog_path.exists()
 
 
+def test_publish_a_model_trained_on_a_local_dataset(tmp_path, org, catalog_path):
+    """What scripts/ train: metrics.json names the local dataset, config.json no Hub pin."""
+    model = make_model(tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    del config["training_data"]
+    (model / "config.json").write_text(json.dumps(config))
+    trained_on = {"dataset": "data/llvm-znver4", "data_until": "2026-11-30T00:00:00+00:00"}
+    (model / "metrics.json").write_text(json.dumps({**METRICS, **trained_on}))
+    result = hub.publish_model(model, NAME, org=org, catalog=catalog_path)
+    entry = cat.get_artifact(NAME, catalog=catalog_path)
+    assert entry.revision == result.commit
+    assert entry.training_data["dataset"] == "data/llvm-znver4"
+    assert "data/llvm-znver4" in ModelCard.load(entry.repo).text
+
+
+def test_a_bad_catalog_entry_stops_the_publication_before_the_upload(tmp_path, org, catalog_path):
+    with pytest.raises(hub.PublishError, match="nothing was published") as err:
+        hub.publish_model(
+            make_model(tmp_path / "model"),
+            NAME,
+            org=org,
+            catalog=catalog_path,
+            training_data={"note": "neither a Hub pin nor a dataset folder"},
+        )
+    assert "training_data" in str(err.value)
+    assert not HfApi().repo_exists(f"{org}/{NAME}")
+    assert not catalog_path.exists()
+
+
+def test_publishing_a_name_under_another_org_keeps_its_pins(published, tmp_path, catalog_path):
+    """Replacing the entry would drop every earlier pin, so old name@rev downloads would
+    no longer be verified: refused, before anything is uploaded."""
+    before = catalog_path.read_bytes()
+    other = f"org-{uuid.uuid4().hex[:10]}"
+    with pytest.raises(hub.PublishError, match="drop its pinned revisions") as err:
+        hub.publish_model(make_model(tmp_path / "v2", 2.0), NAME, org=other, catalog=catalog_path)
+    assert published.artifact.repo in str(err.value)
+    assert catalog_path.read_bytes() == before
+    assert not HfApi().repo_exists(f"{other}/{NAME}")
+
+
 def test_writes_need_a_valid_token(tmp_path, org, catalog_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     with pytest.raises(hub.HubAccessError, match="HF_TOKEN"):
@@ -313,6 +368,20 @@ def test_publish_dataset_never_rewrites_a_shard(tmp_path, org, catalog_path):
     pq.write_table(table.slice(0, table.num_rows - 1), shard)  # same name, other content
     with pytest.raises(hub.PublishError, match="append-only"):
         hub.publish_dataset(data, TARGET, org=org, catalog=catalog_path)
+
+
+def test_another_targets_malformed_info_does_not_stop_a_publication(tmp_path, org, catalog_path):
+    data = make_dataset(tmp_path / "ds", TARGET)
+    first = hub.publish_dataset(data, TARGET, org=org, catalog=catalog_path)
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps({"info": {"records": None, "workloads": "many"}}).encode(),
+        path_in_repo="cuda-a100/info.json",
+        repo_id=first.artifact.repo,
+        repo_type="dataset",
+    )
+    again = hub.publish_dataset(data, TARGET, org=org, catalog=catalog_path)
+    assert again.commit != first.commit
+    assert again.artifact.metrics["records"] == first.artifact.metrics["records"]
 
 
 # ------------------------------------------------------------------------------ contribute

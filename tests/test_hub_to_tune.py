@@ -100,7 +100,9 @@ def test_published_meta_init_downloads_and_adapts_in_a_session(tmp_path):
         local_files_only=True,  # the download above is in the cache: no network needed
     )
     assert isinstance(model, MetaAdaptiveCostModel)
-    assert model.init.metadata["tunezoo_source"]["name"] == name
+    source = model.init.metadata["tunezoo_source"]
+    assert source["name"] == name and source["source"] == "hub"
+    assert source["revision"] == result.commit
     tuned = tune(
         "matmul-64",
         target_key="llvm-znver4",

@@ -246,6 +246,39 @@ def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):
         load_init("llvm-znver4", artifacts_dir=tmp_path, catalog=empty, arch="store-attention")
 
 
+def test_a_bundled_meta_init_is_checked_against_the_catalog_like_a_predictor(tmp_path):
+    from tunezoo import catalog as cat  # noqa: PLC0415
+    from tunezoo.loading import BundledArtifactError  # noqa: PLC0415
+    from tunezoo.predictor import sha256_file  # noqa: PLC0415
+
+    name = "segsum-mlp.meta-llvm-x86"
+    init = small_predictor(synthetic_data(1))
+    init.metadata[META_KEY] = {"inner_lr": 0.05, "inner_steps": 3, "loss": "pairwise"}
+    folder = tmp_path / "artifacts" / name
+    init.save(folder)
+    files = {
+        f.name: {"sha256": sha256_file(f), "size": f.stat().st_size}
+        for f in sorted(folder.iterdir())
+    }
+    entry = {
+        "name": name, "kind": "meta-init", "repo": f"tunezoo/{name}", "revision": "ab" * 20,
+        "files": files, "family": "llvm-x86", "feature_version": init.feature_version,
+    }  # fmt: skip
+    catalog = cat.Catalog().with_artifact(cat.Artifact.from_dict(entry))
+    path = catalog.save(tmp_path / "catalog.json")
+
+    loaded = load_init("llvm-znver4", artifacts_dir=folder.parent, catalog=path)
+    assert loaded.metadata["tunezoo_source"] == {
+        "name": name, "path": str(folder), "source": "bundled", "revision": "ab" * 20,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="two revisions"):
+        load_init(f"{name}@{'cd' * 20}", revision="ab" * 20, catalog=path)
+    config = folder / "config.json"
+    config.write_text(config.read_text() + " ")  # not the bytes the catalog pins
+    with pytest.raises(BundledArtifactError, match="config.json"):
+        load_init(name, artifacts_dir=folder.parent, catalog=path)
+
+
 def test_a_diverged_adaptation_scores_nan_instead_of_crashing():
     data = synthetic_data()
     predictor = small_predictor(data)

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -146,7 +145,7 @@ class Artifact:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["files"] = _pins(data["files"])
         fields["history"] = tuple(
-            PinnedRevision(h["revision"], _pins(h["files"])) for h in data.get("history", [])
+            PinnedRevision(h["revision"], _pins(h["files"])) for h in data.get("history") or []
         )
         return cls(**fields)
 
@@ -246,8 +245,13 @@ def validate_entry(data: dict[str, Any]) -> list[str]:
         problems.append("schema_version must be set for a dataset")
     problems += validate_metrics(data.get("metrics", {}), kind)
     td = data.get("training_data")
-    if td is not None and not (isinstance(td, dict) and {"repo", "revision"} <= set(td)):
-        problems.append("training_data must be null or an object with 'repo' and 'revision'")
+    if td is not None and not (
+        isinstance(td, dict) and ({"repo", "revision"} <= set(td) or "dataset" in td)
+    ):
+        problems.append(
+            "training_data must be null or an object with 'repo' and 'revision' (a Hub "
+            "dataset) or 'dataset' (the local dataset folder scripts/ trained on)"
+        )
     return problems
 
 
@@ -263,7 +267,7 @@ def _check_pin(revision: Any, files: Any, kind: str, target: str | None, where: 
             problems.append(f"{where}file {path!r} is not a plain relative path")
         if p.suffix not in ALLOWED_SUFFIXES:
             problems.append(f"{where}file {path!r}: only {list(ALLOWED_SUFFIXES)} are published")
-        if kind == "dataset" and path != "README.md" and p.parts[0] != target:
+        if kind == "dataset" and path != "README.md" and p.parts[:1] != (target,):
             problems.append(f"{where}file {path!r} is outside the config folder '{target}/'")
         ok = isinstance(pin, dict) and set(pin) == {"sha256", "size"}
         if not ok or not isinstance(pin["sha256"], str) or not _SHA256.match(pin["sha256"]):
@@ -364,30 +368,23 @@ class Catalog:
     def resolve(self, name_or_target: str, kind: str = "predictor") -> Artifact:
         """An artifact by name, or the ``kind`` artifact of a target key.
 
-        A target with no predictor of its own falls back, with a warning, to the predictor
-        of the closest target of the same family (an AVX-512 x86 for another one).
+        A target key's predictor is the one ``load_predictor`` would choose among this
+        catalog's entries (:func:`tunezoo.loading.resolve_predictor`: per-store before
+        trace-token, and a CPU with none of its own falls back, with a warning, to the
+        nearest CPU of its family; GPUs never do).
         """
         name, _ = split_revision(name_or_target)
         if name in self.names():
             return self.get(name)
-        for_kind = self.list(kind)
-        by_target = {a.target: a for a in for_kind if a.target is not None}
+        if kind == "predictor":
+            from tunezoo.loading import resolve_predictor  # noqa: PLC0415 - loading imports us
+
+            where = resolve_predictor(name, artifacts_dir=_NO_BUNDLED, catalog=self)
+            assert where.artifact is not None  # nothing bundled: always a catalog entry
+            return where.artifact
+        by_target = {a.target: a for a in self.list(kind) if a.target is not None}
         if name in by_target:
             return by_target[name]
-        if KEY_PATTERN.match(name) and by_target:
-            from tunezoo.targets import UnknownTargetError, nearest_in_family  # noqa: PLC0415
-
-            try:
-                nearest = nearest_in_family(name, sorted(by_target))
-            except UnknownTargetError:
-                nearest = None
-            if nearest is not None:
-                warnings.warn(
-                    f"No {kind} for target {name!r}; using {by_target[nearest].name!r} "
-                    f"(closest target of the same family).",
-                    stacklevel=2,
-                )
-                return by_target[nearest]
         choices = self.names() + sorted(by_target)
         raise UnknownArtifactError(
             self._unknown(name, f"artifact or target with a {kind}", choices)
@@ -415,6 +412,8 @@ class Catalog:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
+            # mkstemp makes the file 0600; keep the catalog's mode (others may read it)
+            os.chmod(tmp, _mode_for(target))
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.to_json())
                 fh.flush()
@@ -424,6 +423,18 @@ class Catalog:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return target
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits to write ``target`` with: its own, or 0644 for a new catalog
+    (readable by everyone, like the one installed with the package)."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
+
+
+_NO_BUNDLED = Path("/nonexistent/tunezoo-catalog-only")  # resolution over entries alone
 
 
 def default_catalog_path() -> Path:

@@ -322,21 +322,31 @@ def cmd_download(args: argparse.Namespace) -> int:
     from tunezoo import catalog, hub  # noqa: PLC0415
 
     name, revision = catalog.split_revision(args.name)
-    kind = "dataset" if args.dataset else "predictor"
-    artifact = catalog.resolve(name, kind=kind)
-    path = hub.download_artifact(
-        artifact,
-        revision=revision or args.revision,
-        local_files_only=args.local_files_only,
-        force_download=args.force_download,
-    )
+    revision = revision or args.revision
+    if args.dataset or name in catalog.load_catalog().names():
+        artifact = catalog.resolve(name, kind="dataset" if args.dataset else "predictor")
+    else:  # a target key: the predictor load_predictor would use, bundled ones included
+        from tunezoo.loading import resolve_predictor  # noqa: PLC0415
+
+        where = resolve_predictor(name, revision=revision)
+        artifact = where.artifact
+    if artifact is None:  # bundled and not published: the installed files are the artifact
+        path, label = where.path, f"{where.name} (bundled predictor, nothing to download)"
+    else:
+        path = hub.download_artifact(
+            artifact,
+            revision=revision,
+            local_files_only=args.local_files_only,
+            force_download=args.force_download,
+        )
+        label = f"{artifact.name} ({artifact.kind})"
     if args.out:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()) and not args.force:
             raise FileExistsError(f"{out} is not empty; pass --force to overwrite")
         shutil.copytree(path, out, dirs_exist_ok=True)
         path = out
-    print(f"{artifact.name} ({artifact.kind}) -> {path}")
+    print(f"{label} -> {path}")
     return 0
 
 

@@ -152,9 +152,20 @@ def _translated(
     try:
         yield
     except hf_errors.RevisionNotFoundError as err:
+        if revision == artifact.revision:
+            remedy = (
+                "That is the revision the catalog pins: this endpoint lacks the published "
+                "commit (a mirror behind its source, or rewritten history). Point HF_ENDPOINT "
+                "at the Hub the catalog was published to, or report this to the tunezoo "
+                "maintainers."
+            )
+        else:
+            remedy = (
+                f"The catalog pins {artifact.revision}; leave out the revision (or use "
+                f"'@{artifact.revision}') to get it."
+            )
         raise ArtifactRevisionNotFoundError(
-            f"{artifact.name}: revision {revision!r} does not exist in the {where}. The catalog "
-            f"pins {artifact.revision}; leave out the revision (or '@{revision}') to use it.",
+            f"{artifact.name}: revision {revision!r} does not exist in the {where}. {remedy}",
             response=err.response,
         ) from err
     except hf_errors.RepositoryNotFoundError as err:
@@ -403,20 +414,55 @@ def _verify_remote(
     return pins
 
 
-def _record(
-    name: str, repo: str, revision: str, pins: dict[str, cat.FilePin], catalog, **fields: Any
-) -> tuple[cat.Artifact, Path]:
-    """Pin ``revision`` in the catalog entry ``name`` (earlier pins move to its history)."""
-    current = cat.load_catalog(catalog)
+def _catalog_entry(
+    current: cat.Catalog,
+    name: str,
+    repo: str,
+    revision: str,
+    pins: dict[str, cat.FilePin],
+    **fields: Any,
+) -> cat.Artifact:
+    """The entry ``name`` pinned at ``revision`` (earlier pins move to its history), checked.
+
+    Called once before anything is uploaded (with a placeholder revision and the local
+    files' pins), so an entry the catalog would refuse stops the publication while the Hub
+    is still untouched, and once after, with the commit.
+    """
     old = next((a for a in current.artifacts if a.name == name), None)
+    if old is not None and old.repo != repo:
+        raise PublishError(
+            f"the catalog ({current.path or cat.default_catalog_path()}) has {name!r} in "
+            f"{old.repo}, not {repo}; publishing there would drop its pinned revisions. "
+            f"Publish with the same organisation (org= / ${ORG_ENV}), or use another catalog "
+            "(catalog= / $TUNEZOO_CATALOG)."
+        )
     fields["published_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if old is not None and old.repo == repo:
+    if old is not None:
         artifact = old.with_pin(revision, pins, **fields)
     else:
         artifact = cat.Artifact(name=name, repo=repo, revision=revision, files=pins, **fields)
     problems = cat.validate_entry(artifact.to_dict())
     if problems:
-        raise PublishError(f"catalog entry {name!r} would be invalid: " + "; ".join(problems))
+        raise PublishError(
+            f"catalog entry {name!r} would be invalid, so nothing was published: "
+            + "; ".join(problems)
+        )
+    return artifact
+
+
+_UNPUBLISHED = "0" * 40  # the placeholder revision of the check before uploading
+
+
+def _local_pins(files: dict[str, Path]) -> dict[str, cat.FilePin]:
+    return {path: cat.FilePin(*_sha256(file)) for path, file in files.items()}
+
+
+def _record(
+    name: str, repo: str, revision: str, pins: dict[str, cat.FilePin], catalog, **fields: Any
+) -> tuple[cat.Artifact, Path]:
+    """Pin ``revision`` in the catalog entry ``name`` and save the catalog."""
+    current = cat.load_catalog(catalog)
+    artifact = _catalog_entry(current, name, repo, revision, pins, **fields)
     return artifact, current.with_artifact(artifact).save()
 
 
@@ -496,6 +542,18 @@ def publish_model(
         evaluation=raw_metrics.get("evaluation"),
     )
     readme = render_card(spec).encode()
+    entry_fields = {
+        "kind": parsed["kind"],
+        "target": parsed["target"],
+        "family": parsed["family"],
+        "feature_version": feature_version,
+        "metrics": metrics,
+        "training_data": training_data,
+    }
+    local = {p.name: p for p in files}
+    _catalog_entry(
+        cat.load_catalog(catalog), name, repo, _UNPUBLISHED, _local_pins(local), **entry_fields
+    )
     api = _api()
     ops = [CommitOperationAdd(p.name, str(p)) for p in files]
     ops.append(CommitOperationAdd("README.md", readme))
@@ -504,20 +562,8 @@ def publish_model(
         info = api.create_commit(
             repo, ops, commit_message=commit_message or f"Publish {name}", repo_type="model"
         )
-    pins = _verify_remote(api, repo, "model", info.oid, {p.name: p for p in files})
-    artifact, path = _record(
-        name,
-        repo,
-        info.oid,
-        pins,
-        catalog,
-        kind=parsed["kind"],
-        target=parsed["target"],
-        family=parsed["family"],
-        feature_version=feature_version,
-        metrics=metrics,
-        training_data=training_data,
-    )
+    pins = _verify_remote(api, repo, "model", info.oid, local)
+    artifact, path = _record(name, repo, info.oid, pins, catalog, **entry_fields)
     return PublishResult(artifact, info.oid, info.commit_url, path)
 
 
@@ -555,7 +601,26 @@ def _read_info(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: data[k] if isinstance(data.get(k), dict) else {} for k in ("info", "collection")}
+    out = {k: data[k] if isinstance(data.get(k), dict) else {} for k in ("info", "collection")}
+    if not _counts_readable(out["info"]):
+        out["info"] = {}
+    return out
+
+
+def _counts_readable(info: dict[str, Any]) -> bool:
+    """Whether an info.json's counts are what the card adds up (ints, dicts of ints)."""
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def counts(v: Any) -> bool:
+        return isinstance(v, dict) and all(count(x) for x in v.values())
+
+    return (
+        all(count(info[k]) for k in ("records", "workloads") if k in info)
+        and all(counts(info[k]) for k in ("splits", "failed") if k in info)
+        and isinstance(info.get("models", {}), dict)
+    )
 
 
 def publish_dataset(
@@ -638,6 +703,18 @@ def publish_dataset(
         spec = cards.dataset_card_spec(repo_id=repo, files=files, targets=targets, license=license)
         readme = tmp / "README.md"
         readme.write_text(render_card(spec), encoding="utf-8")
+        stats = {"records": counts["records"], "workloads": counts["workloads"]}
+        name = f"{cat.DATASET_REPO_NAME}.{target_key}"
+        entry_fields = {
+            "kind": "dataset",
+            "target": target_key,
+            "schema_version": SCHEMA_VERSION,
+            "metrics": {**stats, "splits": counts["splits"]},
+        }
+        local = {**all_shards, f"{prefix}info.json": info_file, "README.md": readme}
+        _catalog_entry(
+            cat.load_catalog(catalog), name, repo, _UNPUBLISHED, _local_pins(local), **entry_fields
+        )
         new = {p: f for p, f in shards.items() if p not in remote}
         ops = [CommitOperationAdd(p, str(f)) for p, f in sorted(new.items())]
         ops += [
@@ -649,20 +726,8 @@ def publish_dataset(
             commit = api.create_commit(
                 repo, ops, commit_message=message, repo_type="dataset", parent_commit=head
             )
-        local = {**all_shards, f"{prefix}info.json": info_file, "README.md": readme}
         pins = _verify_remote(api, repo, "dataset", commit.oid, local)
-    stats = {"records": counts["records"], "workloads": counts["workloads"]}
-    artifact, path = _record(
-        f"{cat.DATASET_REPO_NAME}.{target_key}",
-        repo,
-        commit.oid,
-        pins,
-        catalog,
-        kind="dataset",
-        target=target_key,
-        schema_version=SCHEMA_VERSION,
-        metrics={**stats, "splits": counts["splits"]},
-    )
+    artifact, path = _record(name, repo, commit.oid, pins, catalog, **entry_fields)
     return PublishResult(artifact, commit.oid, commit.commit_url, path)
 
 

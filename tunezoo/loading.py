@@ -265,7 +265,7 @@ def verify_bundled(path: Path, artifact: cat.Artifact | None) -> None:
             )
     if wrong:
         raise BundledArtifactError(
-            f"the bundled predictor {artifact.name} at {path} is not the published revision "
+            f"the bundled {artifact.kind} {artifact.name} at {path} is not the published revision "
             f"{artifact.revision}:\n" + "\n".join(f"- {w}" for w in wrong) + "\nReinstall "
             f"tunezoo, or run: tunezoo download {artifact.name} (and load it by name)."
         )
@@ -380,7 +380,11 @@ def load_predictor(
         except cat.CatalogError:
             named = False  # a target key
         name = request if named else f"{init.arch}.meta-{get_target(request).family}"
-        init.metadata["tunezoo_source"] = {"name": name, "source": "bundled"}
+        init.metadata["tunezoo_source"] = {
+            **init.metadata.get("tunezoo_source", {}),
+            "name": name,
+            "requested": target_or_name,
+        }
         if mode == "hybrid":
             from tunezoo.hybrid_cost_model import hybrid_from_init  # noqa: PLC0415
 

@@ -530,14 +530,18 @@ def load_init(
     """
     from tunezoo import catalog as cat  # noqa: PLC0415
     from tunezoo.loading import artifacts_dir as _artifacts_dir  # noqa: PLC0415
+    from tunezoo.loading import verify_bundled  # noqa: PLC0415
     from tunezoo.targets import UnknownTargetError, get_target  # noqa: PLC0415
 
+    source: dict[str, Any] = {"source": "local-dir"}
     if isinstance(target_or_dir, Path):
         folder = target_or_dir
     elif target_or_dir.startswith("local-dir:"):
         folder = Path(target_or_dir[len("local-dir:") :])
     else:
         name, from_name = cat.split_revision(target_or_dir)
+        if revision and from_name and revision != from_name:
+            raise ValueError(f"two revisions given: {target_or_dir!r} and revision={revision!r}")
         revision = revision or from_name
         try:
             kind = cat.parse_name(name)["kind"]
@@ -564,7 +568,13 @@ def load_init(
                 local_files_only=local_files_only,
                 cache_dir=cache_dir,
             )
-        elif not folder.is_dir() or revision is not None:
+            source = {"source": "hub", "revision": revision or published[name].revision}
+        elif folder.is_dir() and revision is None:
+            # like a bundled predictor: the installed files must be the ones the catalog pins
+            verify_bundled(folder, published.get(name))
+            entry = published.get(name)
+            source = {"source": "bundled", "revision": entry.revision if entry else None}
+        else:
             where = "published in the catalog" if revision is not None else "bundled"
             raise cat.UnknownArtifactError(
                 f"no meta-initialisation {name!r} {where} (looked in {folder.parent} and the "
@@ -578,6 +588,8 @@ def load_init(
             f"metadata.{META_KEY}); adapt it with explicit steps= and lr=, or train a "
             "meta-init with scripts/train_meta.py"
         )
+    if source["source"] != "local-dir":  # a folder the caller named needs no provenance
+        predictor.metadata["tunezoo_source"] = {"name": name, "path": str(folder), **source}
     return predictor
 
 
