@@ -65,3 +65,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def hub_server():
     """The running test Hub (``.url``, ``.state``, ``.truncate``, ``.log``)."""
     return _session["server"]
+
+
+@pytest.fixture
+def unpublished(tmp_path, monkeypatch) -> Path:
+    """An empty catalog for this test: artifacts it bundles under a name another test may
+    have published to the session's catalog are then not checked against those pins."""
+    empty = tmp_path / "empty-catalog.json"
+    empty.write_text('{"artifacts": [], "format": 1}')
+    monkeypatch.setenv("TUNEZOO_CATALOG", str(empty))
+    return empty

@@ -160,6 +160,8 @@ def test_save_and_load_keep_both_predictors(matmul_candidates, tmp_path):
     other = CascadeCostModel(tiny(TRACE, 5), tiny(PER_STORE, 6), refine_fraction=0.1)
     other.load(str(tmp_path / "cascade"))
     assert other.refine_fraction == 0.5
+    assert other.stats()["predict_calls"] == 1  # its own counts, like its parts'
+    assert other.stats()["refined_candidates"] == model.stats()["refined_candidates"]
     assert np.allclose(other.predict(context, candidates), scores)
     (tmp_path / "broken").write_text("{}")
     with pytest.raises(PredictorFormatError, match="tunezoo_cascade_format"):
@@ -217,7 +219,9 @@ def test_a_tuning_session_with_the_cascade(tmp_path):
     assert stats["total_seconds"] >= stats["screen_seconds"] + stats["ranker_seconds"] > 0
 
 
-def test_a_target_means_its_per_store_predictor_and_screen_adds_its_trace_one(tmp_path):
+def test_a_target_means_its_per_store_predictor_and_screen_adds_its_trace_one(
+    tmp_path, unpublished
+):
     """With a trace predictor named to sort first, the target key still resolves to the
     per-store one; screen=True puts that target's trace predictor in front, for frozen and
     meta-adaptive alike; without a screen to find, the error says how to make one."""

@@ -232,6 +232,29 @@ def test_save_and_load_round_trip_the_adapted_weights(measured, tmp_path):
     assert_tampered_and_missing_saves_are_refused(fresh.load, path, tmp_path)
 
 
+def test_a_restored_adaptive_model_goes_on_as_the_saved_one_would(measured, tmp_path):
+    """Adaptive mode trains on every measurement of the workload so far: the save keeps
+    them and the settings, so one more measurement trains on all of them (alone, it would
+    be too few to rank). Adam's moments start afresh, as after any load."""
+    half = len(measured.candidates) // 2
+    cands, results = measured.candidates, measured.results
+    saved = TunezooCostModel(tiny_predictor(), mode="adaptive", steps=5, lr=1e-2, seed=3)
+    saved.update(measured.context, cands[:half], results[:half])
+    path = tmp_path / "cost_model.safetensors"
+    saved.save(str(path))
+    restored = TunezooCostModel(tiny_predictor(seed=1), mode="frozen")  # default settings
+    restored.load(str(path))
+    assert restored.adapt == saved.adapt and restored.mode == "adaptive"
+    loaded = params(restored.predictor)
+    for model in (saved, restored):
+        model.update(measured.context, cands[half : half + 1], results[half : half + 1])
+    assert [len(g.mats) for g in restored._groups.values()] == [half + 1]
+    assert restored.stats()["train_steps"] == saved.stats()["train_steps"] == 10
+    assert params(restored.predictor) != loaded
+    rebuilt = TunezooCostModel.from_file(path, adapt=AdaptConfig(steps=1))
+    assert rebuilt.adapt.steps == 1  # an explicit setting wins over the saved one
+
+
 def assert_tampered_and_missing_saves_are_refused(load, path: Path, tmp_path: Path) -> None:
     """A flipped byte fails the sha256 check; a missing save names what is missing."""
     data = bytearray(path.read_bytes())
@@ -300,8 +323,9 @@ def test_tune_tir_calls_the_frozen_adapter(tmp_path):
 
 
 @pytest.fixture
-def bundle(tmp_path) -> Path:
-    """A package-like artifacts folder holding one real predictor."""
+def bundle(tmp_path, unpublished) -> Path:
+    """A package-like artifacts folder holding one real predictor (unpublished: the
+    session's catalog may pin another predictor of this name)."""
     root = tmp_path / "artifacts"
     tiny_predictor().save(root / NAME)
     (root / NAME / "metrics.json").write_text(json.dumps({"test": {"top1_score": 0.5}}))

@@ -115,6 +115,7 @@ def test_published_meta_init_downloads_and_adapts_in_a_session(tmp_path):
     )
     assert np.isfinite(tuned.best_latency_s)
     assert tuned.cost_model_stats["adaptations"] >= 1
+    assert tuned.mode == "meta-adaptive"  # the mode of the cost model passed, not the default
 
 
 def test_contribute_a_metaschedule_database_opens_a_pull_request(tuned_db, tmp_path):

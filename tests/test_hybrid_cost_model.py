@@ -21,6 +21,7 @@ from tunezoo.cost_model import TunezooCostModel, _workload_key, positive_scores,
 from tunezoo.hybrid_cost_model import ExpertWeights, HybridCostModel, pair_counts
 from tunezoo.loading import load_predictor
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
+from tunezoo.predictor import PredictorFormatError
 
 __all__ = ["every_workload", "measured"]  # fixtures shared with test_cost_model
 
@@ -142,10 +143,13 @@ def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
         np.testing.assert_allclose(fresh.predict(m.context, m.candidates), scores, rtol=1e-5)
     assert fresh.stats()["update_calls"] == model.stats()["update_calls"]
     assert fresh.min_online == 4
+    plain_prior = HybridCostModel(TunezooCostModel(tiny_predictor(), mode="adaptive"))
+    with pytest.raises(PredictorFormatError, match="meta-adaptive prior"):
+        plain_prior.load(str(path))
     assert_tampered_and_missing_saves_are_refused(fresh.load, path, tmp_path)
 
 
-def test_load_predictor_hybrid_wraps_the_meta_adaptive_init(tmp_path):
+def test_load_predictor_hybrid_wraps_the_meta_adaptive_init(tmp_path, unpublished):
     root = tmp_path / "artifacts"
     tiny_init().save(root / META_NAME)
     model = load_predictor("llvm-znver4", mode="hybrid", artifacts_dir=root, min_online=8)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_cost_model import (
     FAILED,
     assert_tampered_and_missing_saves_are_refused,
@@ -17,6 +18,7 @@ from test_cost_model import (
     tiny_predictor,
     tune_small_matmul,
 )
+from tvm.s_tir import meta_schedule as ms
 
 from tunezoo.evaluate import pairwise_accuracy
 from tunezoo.loading import load_predictor
@@ -120,13 +122,37 @@ def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
     assert_tampered_and_missing_saves_are_refused(fresh.load, path, tmp_path)
 
 
+def test_loading_a_save_leaves_the_callers_init_alone(measured, tmp_path):
+    saved = MetaAdaptiveCostModel(tiny_init())
+    path = tmp_path / "meta.safetensors"
+    saved.save(str(path))
+    init = tiny_init(seed=1)
+    before = {k: v.clone() for k, v in init.model.state_dict().items()}
+    MetaAdaptiveCostModel(init).load(str(path))  # overwrites its own copy's weights
+    assert all(torch.equal(v, before[k]) for k, v in init.model.state_dict().items())
+
+
+def test_an_update_with_one_success_adapts_nothing_and_says_so(measured):
+    """adapt() ranks only with two successes or more: one is not counted as adapting."""
+    model = MetaAdaptiveCostModel(tiny_init())
+    ok = [i for i, lat in enumerate(measured.latencies) if lat < 1e9][:1]
+    picked = [measured.candidates[i] for i in ok]
+    failed = ms.runner.RunnerResult(None, "build failed")
+    before = model.predict(measured.context, measured.candidates)
+    model.update(measured.context, picked * 2, [measured.results[ok[0]], failed])
+    stats = model.stats()
+    assert stats["adaptations"] == 0 and stats["train_steps"] == 0
+    assert stats["workloads"] == 1  # measured, if not adapted
+    assert np.array_equal(model.predict(measured.context, measured.candidates), before)
+
+
 def tiny_init_hidden16() -> Predictor:
     init = tiny_predictor(hidden=16)
     init.metadata[META_KEY] = tiny_init().metadata[META_KEY]
     return init
 
 
-def test_load_predictor_meta_adaptive_uses_the_bundled_init(tmp_path):
+def test_load_predictor_meta_adaptive_uses_the_bundled_init(tmp_path, unpublished):
     root = tmp_path / "artifacts"
     tiny_init().save(root / META_NAME)
     model = load_predictor("llvm-znver4", mode="meta-adaptive", artifacts_dir=root)

@@ -154,3 +154,32 @@ def test_tune_command_writes_its_result_json(tmp_path, capsys, monkeypatch, scre
         assert stats["refined_candidates"] < stats["screen_feature_cache_misses"]
         assert "screened by seed-ensemble-trace.llvm-znver4" in result["predictor"]
     assert "matmul-64: best latency" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--predictor", "none", "--mode", "adaptive"], "--predictor none"),
+        (["--predictor", "none", "--screen"], "--predictor none"),
+        (["--mode", "hybrid", "--screen"], "cannot be screened"),
+        (["--adapt-steps", "3"], "--mode adaptive only"),
+    ],
+)
+def test_tune_command_refuses_options_that_do_not_go_together(tmp_path, capsys, options, said):
+    """One line and exit status 2, before anything is loaded or tuned."""
+    from tunezoo.cli import main
+
+    argv = ["tune", "matmul-64", "--trials", "8", "--work-dir", str(tmp_path / "db")]
+    assert main(argv + options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tunezoo: error:") and said in err and "Traceback" not in err
+    assert not (tmp_path / "db").exists()
+
+
+def test_load_predictor_checks_the_mode_and_its_settings_first():
+    from tunezoo.loading import load_predictor
+
+    with pytest.raises(ValueError, match="'meta-adaptive', 'hybrid'"):
+        load_predictor("no-such-target", mode="Frozen")
+    with pytest.raises(ValueError, match=r"takes no setting \['steps'\]"):
+        load_predictor("no-such-target", mode="meta-adaptive", steps=3)

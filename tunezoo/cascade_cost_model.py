@@ -204,6 +204,8 @@ class CascadeCostModel(PyCostModel):
         self.refine_fraction = float(settings["refine_fraction"])
         self.min_refine = int(settings["min_refine"])
         self._refined.clear()
+        saved = settings.get("stats") or {}
+        self._stats = {**_new_stats(), **{k: saved[k] for k in _new_stats() if k in saved}}
 
     # ------------------------------------------------------------------------ tunezoo API
 

@@ -276,7 +276,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from tunezoo.targets import detect_target  # noqa: PLC0415
     from tunezoo.tuning import tune  # noqa: PLC0415
 
-    adapt = {"steps": args.adapt_steps, "lr": args.adapt_lr} if args.mode == "adaptive" else {}
+    adapt = {k: v for k, v in (("steps", args.adapt_steps), ("lr", args.adapt_lr)) if v is not None}
+    if adapt and args.mode != "adaptive":
+        raise UsageError("--adapt-steps and --adapt-lr apply to --mode adaptive only")
+    if args.predictor == "none" and (args.mode != "frozen" or args.screen):
+        raise UsageError(
+            "--predictor none tunes with MetaSchedule's own XGBoost model, which has no "
+            "--mode or --screen; drop them, or name a tunezoo predictor"
+        )
+    if args.mode == "hybrid" and args.screen:
+        raise UsageError(
+            "--mode hybrid cannot be screened (its online XGBoost reads every candidate's "
+            "per-store features); use --screen with frozen, adaptive or meta-adaptive"
+        )
     result = tune(
         args.what,
         target_key=args.target or detect_target(),
@@ -584,8 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="evolutionary search population (MetaSchedule's default 512; smaller is faster)",
     )
-    p.add_argument("--adapt-steps", type=int, default=20)
-    p.add_argument("--adapt-lr", type=float, default=1e-4)
+    p.add_argument(
+        "--adapt-steps", type=int, default=None, help="adaptive mode's steps per update (20)"
+    )
+    p.add_argument("--adapt-lr", type=float, default=None, help="adaptive mode's lr (1e-4)")
     p.add_argument("--json", default=None, help="write the result (history included) here")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_tune)
@@ -637,9 +651,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class UsageError(Exception):
+    """Options that do not go together: said in one line, like argparse's own errors."""
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors the user can act on: one line, no traceback."""
     errors: list[type[BaseException]] = [
+        UsageError,
         UnknownTargetError,
         RecordsError,
         FileExistsError,

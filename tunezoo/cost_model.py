@@ -334,23 +334,32 @@ class TunezooCostModel(PyCostModel):
         s["total_seconds"] += elapsed
 
     def save(self, path: str) -> None:
-        """Weights (safetensors) at ``path``; mode, settings and stats in ``path + .json``."""
+        """Weights and the session's measurements (safetensors) at ``path``; mode,
+        adaptation settings, workload keys and stats in ``path + .json``. Adaptive mode
+        trains on every measurement of a workload so far, so a restored model must have
+        them to go on as the saved one would."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         p = self.predictor
         tensors = p.tensors()
+        keys = sorted(self._groups)
+        mats = {k: self._groups[k].mats for k in keys}
+        latencies = {k: self._groups[k].latencies for k in keys}
+        tensors.update(measurements_to_tensors(keys, mats, latencies))
         save_file(tensors, target, metadata={"format": "pt", "arch": p.arch})
         sidecar = {
             "tunezoo_cost_model_format": SAVE_FORMAT,
             "mode": self.mode,
             "adapt": dataclasses.asdict(self.adapt),
             "predictor": p.config_dict(),
+            "workload_keys": keys,
             "stats": self.stats(),
         }
         _write_sidecar(target, sidecar)
 
     def load(self, path: str) -> None:
-        """Restore weights, mode and stats written by :meth:`save` (same architecture only)."""
+        """Restore weights, measurements, mode, adaptation settings and stats written by
+        :meth:`save` (same architecture only)."""
         target = Path(path)
         sidecar = _read_sidecar(target)
         config = sidecar["predictor"]
@@ -363,7 +372,15 @@ class TunezooCostModel(PyCostModel):
                     f"model's {mine[key]!r}; build the cost model with TunezooCostModel."
                     "from_file instead"
                 )
-        state, mean, std = _read_weights(target)
+        tensors = load_file(target)
+        state, mean, std = _read_weights(target, tensors)
+        mats, latencies = measurements_from_tensors(
+            target, tensors, sidecar.get("workload_keys", [])
+        )
+        try:
+            adapt = AdaptConfig(**sidecar.get("adapt", dataclasses.asdict(self.adapt)))
+        except (TypeError, ValueError) as exc:
+            raise PredictorFormatError(f"{_sidecar(target)}: bad 'adapt' settings: {exc}") from exc
         try:
             p.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -371,6 +388,9 @@ class TunezooCostModel(PyCostModel):
         p.mean.copy_(mean)
         p.std.copy_(std)
         p.model.eval()
+        self.adapt = adapt
+        self._rng = np.random.default_rng(adapt.seed)
+        self._groups = {k: _Group(mats[k], latencies[k]) for k in mats}
         self.mode = sidecar.get("mode", self.mode)
         self._stats = {**_new_stats(self.mode), **sidecar.get("stats", {}), "mode": self.mode}
         self._optimizer = None  # Adam's moments belong to the old weights
@@ -397,12 +417,15 @@ class TunezooCostModel(PyCostModel):
             config.get("metadata", {}),
         )
         mode = overrides.pop("mode", sidecar.get("mode", "frozen"))
-        adapt = overrides.pop("adapt", AdaptConfig(**sidecar.get("adapt", {})))
-        out = cls(predictor, mode=mode, adapt=adapt)
+        adapt = overrides.pop("adapt", None)
         if overrides:
             raise TypeError(f"unknown arguments {sorted(overrides)}")
+        out = cls(predictor, mode=mode)
         out.load(str(target))
         out.set_mode(mode)  # an explicit mode wins over the saved one
+        if adapt is not None:  # and so do explicit adaptation settings
+            out.adapt = adapt
+            out._rng = np.random.default_rng(adapt.seed)
         return out
 
     def raw_scores(self, workload_key: str, mats: Sequence[np.ndarray]) -> np.ndarray:

@@ -276,6 +276,12 @@ class HybridCostModel(PyCostModel):
         """Restore what :meth:`save` wrote: the prior, the data, the online model retrained."""
         target = Path(path)
         sidecar = _read_sidecar(target, FORMAT_KEY)
+        mine = self.prior.stats()["mode"]
+        if sidecar.get("prior_mode", mine) != mine:
+            raise PredictorFormatError(
+                f"{target}: saved with a {sidecar['prior_mode']} prior, this hybrid has a "
+                f"{mine} one ({type(self.prior).__name__}); build it with the same prior"
+            )
         self.prior.load(str(target) + PRIOR_SUFFIX)
         tensors = load_file(target)
         self._mats, self._latencies = measurements_from_tensors(

@@ -353,6 +353,7 @@ def load_predictor(
     every candidate's per-store features.
     ``local_files_only`` never touches the network (like ``HF_HUB_OFFLINE=1``).
     """
+    _check_mode_settings(mode, adapt_kwargs)
     cascade = {
         k: adapt_kwargs.pop(k) for k in ("refine_fraction", "min_refine") if k in adapt_kwargs
     }
@@ -412,6 +413,36 @@ def load_predictor(
 
     screen_name = screen if isinstance(screen, str) else screen_for(per_store, **_where(load))
     return CascadeCostModel(load_predictor_artifact(screen_name, **load), model, **cascade)
+
+
+MODES = ("frozen", "adaptive", "meta-adaptive", "hybrid")
+
+
+def _check_mode_settings(mode: str, settings: dict[str, Any]) -> None:
+    """Refuse an unknown mode, or a setting its cost model does not take, before anything
+    is loaded (and name what would be accepted)."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {list(MODES)}")
+    import dataclasses  # noqa: PLC0415
+
+    from tunezoo.cost_model import AdaptConfig  # noqa: PLC0415 - imports TVM, as loading will
+    from tunezoo.hybrid_cost_model import HYBRID_SETTINGS  # noqa: PLC0415
+
+    meta = {"max_support", "feature_cache_size"}
+    accepted = {
+        "frozen": {f.name for f in dataclasses.fields(AdaptConfig)}
+        | {"adapt", "feature_cache_size"},
+        "meta-adaptive": meta,
+        "hybrid": meta | set(HYBRID_SETTINGS),
+    }
+    accepted["adaptive"] = accepted["frozen"]
+    cascade = {"refine_fraction", "min_refine"}
+    unknown = sorted(set(settings) - accepted[mode] - cascade)
+    if unknown:
+        raise ValueError(
+            f"mode {mode!r} takes no setting {unknown}; it takes {sorted(accepted[mode])}"
+            + (f" and, with screen, {sorted(cascade)}" if mode != "hybrid" else "")
+        )
 
 
 def _where(load: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ another's weights (no forgetting, no interference between tasks of a session).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,7 +98,15 @@ class MetaAdaptiveCostModel(PyCostModel):
         check_feature_version(init.feature_version, "the meta-initialisation")
         if max_support < 2:
             raise ValueError("max_support must be at least 2")
-        self.init = init
+        # a copy, like TunezooCostModel's: load() overwrites these weights in place, and
+        # the caller's predictor may serve other sessions
+        self.init = dataclasses.replace(
+            init,
+            model=copy.deepcopy(init.model),
+            mean=init.mean.detach().clone(),
+            std=init.std.detach().clone(),
+            metadata=copy.deepcopy(init.metadata),
+        )
         self.init.model.eval()
         self.max_support = max_support
         self.meta: dict[str, Any] = dict(init.metadata[META_KEY])
@@ -145,6 +155,7 @@ class MetaAdaptiveCostModel(PyCostModel):
             key = _workload_key(context)
             self._mats.setdefault(key, []).extend(mats)
             self._latencies.setdefault(key, []).extend(run_latency(r) for r in results)
+            s["workloads"] = len(self._mats)
             self._readapt(key)
         elapsed = time.perf_counter() - t0
         s["update_seconds"] += elapsed
@@ -229,15 +240,14 @@ class MetaAdaptiveCostModel(PyCostModel):
     def _readapt(self, key: str) -> None:
         mats = self._mats[key][-self.max_support :]
         lat = self._latencies[key][-self.max_support :]
-        if len(mats) < 2 or not np.isfinite(lat).any():
-            return  # nothing to rank yet: the init keeps scoring this workload
+        if int(np.isfinite(lat).sum()) < 2:
+            return  # nothing to rank yet (adapt needs 2 successes): the init keeps scoring
         t0 = time.perf_counter()
         self._adapted[key] = adapt(self.init, _group_data(mats, lat, self.init.feature_version))
         s = self._stats
         s["train_seconds"] += time.perf_counter() - t0
         s["adaptations"] += 1
         s["train_steps"] += int(self.meta.get("inner_steps", 0))
-        s["workloads"] = len(self._mats)
 
 
 __all__ = ["MODE", "MetaAdaptiveCostModel"]

@@ -392,6 +392,11 @@ def _cost_model(
     if isinstance(predictor, Predictor):
         model = TunezooCostModel(predictor, mode=mode, **adapt_kwargs)
         return model, f"{predictor.arch}.{predictor.target_key} (in memory)"
+    if adapt_kwargs and isinstance(predictor, ms.cost_model.CostModel):
+        raise ValueError(
+            f"settings {sorted(adapt_kwargs)} apply when tune() builds the cost model; give "
+            "them to the cost model you pass instead"
+        )
     if isinstance(predictor, TunezooCostModel):
         return predictor, f"{predictor.predictor.arch}.{predictor.predictor.target_key}"
     if isinstance(predictor, ms.cost_model.CostModel):
@@ -513,11 +518,15 @@ def tune(
         tracker.close()
     seconds = time.perf_counter() - tracker.start
     stats = cost_model.stats() if hasattr(cost_model, "stats") else {}
+    if label == "none":
+        mode = "xgb"
+    elif isinstance(predictor, ms.cost_model.CostModel):  # built by the caller: its own mode
+        mode = str(stats.get("mode", mode))
     result = TuneResult(
         what=name,
         target_key=target_key,
         predictor=label,
-        mode=mode if label != "none" else "xgb",
+        mode=mode,
         best_latency_s=tracker.total_latency(),
         trials=tracker.trials,
         seconds=seconds,
