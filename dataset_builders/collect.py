@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from dataset_builders.sampling import SamplingPlan, sample_task
 from tunezoo.capture import RecordCapture
-from tunezoo.hardware import detect_hardware
+from tunezoo.hardware import Hardware, detect_hardware
 from tunezoo.measure import MeasureSettings, make_builder, make_local_runner, make_rpc_runner
 from tunezoo.records import write_shards
 from tunezoo.schema import RECORD_SCHEMA, WORKLOAD_SCHEMA
@@ -76,8 +76,11 @@ def load_or_extract_tasks(models: list[str], target, cache_dir: Path) -> list:
 
     key = hashlib.sha256(json.dumps([models, str(target)]).encode()).hexdigest()[:12]
     path = cache_dir / f"tasks-{key}.parquet"
-    if path.exists():
-        rows = pq.read_table(path).to_pylist()
+    try:
+        rows = pq.read_table(path).to_pylist() if path.exists() else None
+    except (pa.ArrowInvalid, OSError):  # damaged (a killed writer before writes were atomic)
+        rows = None
+    if rows is not None:
         tasks = []
         for r in rows:
             mod = tvm.ir.load_json(r["mod_json"])
@@ -111,7 +114,11 @@ def load_or_extract_tasks(models: list[str], target, cache_dir: Path) -> list:
             for t in tasks
         ]
     )
-    pq.write_table(table, path)
+    # atomic: a collector killed mid-write, or a second one reading meanwhile, must never
+    # see half a file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
     return tasks
 
 
@@ -229,7 +236,10 @@ def collect_tasks(
     out.mkdir(parents=True, exist_ok=True)
     target = spec.tvm_target(num_cores=num_cores)
     run_name = run_name or f"r{plan.n_random}e{plan.n_evolutionary}s{plan.seed}"
-    hardware = detect_hardware(num_cores=num_cores, gpu=spec.family == "cuda").columns()
+    if rpc is None:
+        hardware = detect_hardware(num_cores=num_cores, gpu=spec.family == "cuda").columns()
+    else:  # measured on a remote device this machine cannot see: not this host's CPU/GPU
+        hardware = Hardware(None, None, num_cores, None).columns()
     builder = make_builder(settings, target)
     if rpc is not None:
         runner = make_rpc_runner(settings, rpc.tracker_host, rpc.tracker_port, rpc.tracker_key)

@@ -230,6 +230,8 @@ def test_collection_measures_through_the_rpc_tracker(rpc_tracker, tmp_path):
     records = read_records(tmp_path).to_pylist()
     assert all(r["error_kind"] is None and len(r["run_secs"]) == 2 for r in records)
     assert {json.loads(r["measure_settings"])["runner"] for r in records} == {"rpc"}
+    # measured on the remote device: this host's CPU would be a false fingerprint
+    assert {(r["hw_cpu_model"], r["hw_gpu_model"]) for r in records} == {(None, None)}
 
 
 def _a_target_this_machine_is_not() -> str:
@@ -311,3 +313,19 @@ def test_cli_collect_refuses_another_machine_in_one_line_before_extracting_tasks
     assert len(errors) == 1 and "this machine is" in errors[0] and other in errors[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_a_damaged_task_cache_is_extracted_again(tmp_path):
+    """A collector killed while writing the cache (before writes were atomic) left half a
+    Parquet file; the next run must extract again, not crash on it."""
+    from dataset_builders.collect import load_or_extract_tasks
+    from tunezoo.targets import get_target
+
+    target = get_target("llvm-core-avx2").tvm_target(num_cores=1)
+    assert load_or_extract_tasks([], target, tmp_path) == []
+    (cache,) = tmp_path.glob("tasks-*.parquet")
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2])
+    assert load_or_extract_tasks([], target, tmp_path) == []
+    assert cache.read_bytes() == data  # rewritten whole
+    assert [p.name for p in tmp_path.iterdir()] == [cache.name]  # no temporary file left

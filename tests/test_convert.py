@@ -190,3 +190,12 @@ def test_import_into_existing_dataset_keeps_previous_shards(tuned_db, imported_d
     with pytest.raises(FileExistsError):
         import_database(tuned_db, imported_dataset, target_key="llvm-znver4")
     assert {p: p.read_bytes() for p in imported_dataset.rglob("*.parquet")} == before
+
+
+def test_export_of_a_target_the_dataset_lacks_keeps_the_old_database(imported_dataset, tmp_path):
+    out = tmp_path / "exported"
+    export_database(imported_dataset, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(DatabaseFormatError, match="no records for target 'metall'.*llvm-"):
+        export_database(imported_dataset, out, force=True, target_key="metall")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing replaced

@@ -64,3 +64,52 @@ def test_current_database_key_is_derived_from_its_target(tuned_db, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tuned_db, copy)
     assert import_any(copy, tmp_path / "out2", target_key="llvm-znver4").reports
+
+
+def test_a_corrupt_first_workload_line_of_an_old_database_costs_that_line_only(tmp_path):
+    """The era is told from the first workload line that can be read: one bad line must
+    not send a TVM 0.12 database down the current-format path, where every record fails."""
+    db = tmp_path / "db"
+    shutil.copytree(_external("mlc-ai__web-llm/log_db"), db)
+    workloads = db / "database_workload.json"
+    lines = workloads.read_text().splitlines()
+    lines[0] = lines[0][: len(lines[0]) // 2]  # truncated mid-line
+    workloads.write_text("\n".join(lines) + "\n")
+    assert needs_upgrade(db)
+    result = import_any(db, tmp_path / "out")
+    assert result.upgraded and sum(r.records for r in result.reports.values()) >= 15
+
+
+def test_bad_first_lines_of_a_current_database_cost_those_lines_only(tuned_db, tmp_path, capsys):
+    """A bad byte in the first workload line, a record of the wrong shape first: the key
+    comes from the next readable record, each bad line is refused, and the CLI names the
+    files that say why."""
+    db = tmp_path / "db"
+    db.mkdir()
+    for name in ("database_workload.json", "database_tuning_record.json"):
+        shutil.copy(tuned_db / name, db / name)
+    workloads = db / "database_workload.json"
+    workloads.write_bytes(b"\xff" + workloads.read_bytes())
+    record_file = db / "database_tuning_record.json"
+    record_file.write_text('[0, {"trace": 1}]\n' + record_file.read_text())
+    out = tmp_path / "out"
+    assert cli(["records", "import", str(db), "--out", str(out), "--no-check"]) == 0
+    err = capsys.readouterr().err
+    (rejected,) = (out / "rejected").glob("*.jsonl")
+    assert f"reasons in {rejected}" in err
+    rows = [json.loads(line) for line in rejected.read_text().splitlines()]
+    refused = {(r["file"], r["line"]) for r in rows}
+    assert ("database_tuning_record.json", 1) in refused
+    assert ("database_workload.json", 1) in refused
+    assert read_records(out).num_rows > 0
+
+
+def test_a_file_that_is_not_sqlite_is_named(tmp_path):
+    db = tmp_path / "db"
+    db.mkdir()
+    for name in ("database_workload.sqlite", "database_tuning_record.sqlite"):
+        (db / name).write_text("not a database")
+    from tunezoo.convert import DatabaseFormatError  # noqa: PLC0415
+
+    with pytest.raises(DatabaseFormatError, match="database_workload.sqlite: not a MetaSchedule"):
+        import_any(db, tmp_path / "out")

@@ -116,6 +116,46 @@ def test_unknown_fields_are_refused(tmp_path):
     assert any("gpu_temperature" in p.message for p in problems)
 
 
+def test_missing_fields_are_refused(tmp_path):
+    """pyarrow would read a missing column as nulls: a record without run times."""
+    _, rec = tables(IDS[:1])
+    (tmp_path / "records").mkdir()
+    pq.write_table(
+        rec.drop_columns(["run_secs"]).replace_schema_metadata(RECORD_SCHEMA.metadata),
+        tmp_path / "records" / "train-x.parquet",
+    )
+    with pytest.raises(records.RecordsError, match=r"train-x\.parquet.*\['run_secs'\]"):
+        records.read_records(tmp_path)
+    assert any("run_secs" in p.message for p in records.validate(tmp_path))
+
+
+def test_a_damaged_shard_is_named_by_read_and_validate(dataset):
+    """A sound footer over damaged pages: the schema check passes, reading does not."""
+    shard = sorted((dataset / "records").glob("*.parquet"))[0]
+    meta = pq.ParquetFile(shard).metadata.row_group(0).column(0)
+    data = bytearray(shard.read_bytes())
+    start = meta.data_page_offset
+    for i in range(start, start + meta.total_compressed_size):
+        data[i] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(records.RecordsError, match=shard.name):
+        records.read_records(dataset)
+    problems = records.validate(dataset)
+    assert [p.file for p in problems if "unreadable" in p.message] == [str(shard)]
+
+
+def test_rejected_rows_of_two_imports_into_one_folder_are_both_kept(tmp_path):
+    first = records.write_rejected(tmp_path, "import-x", [{"line": 1, "reason": "a"}])
+    second = records.write_rejected(tmp_path, "import-x", [{"line": 7, "reason": "b"}])
+    assert first != second and first.name == "import-x.jsonl"
+    assert json.loads(first.read_text())["reason"] == "a"
+    assert json.loads(second.read_text())["reason"] == "b"
+    assert sorted(p.name for p in (tmp_path / "rejected").iterdir()) == [
+        "import-x-2.jsonl",
+        "import-x.jsonl",
+    ]  # and no temporary file left behind
+
+
 def test_validate_reports_every_problem_with_row_and_field(tmp_path):
     rows = make_rows(IDS[0], 5)
     rows[1]["run_secs"] = [float("nan"), 1e-3]
@@ -165,6 +205,20 @@ def test_merge_pools_run_times_and_drops_exact_duplicates(tmp_path, dataset):
         assert sorted(pooled) == sorted(original["run_secs"] + again["run_secs"])
         expected = sum(pooled) / len(pooled)
         assert math.isclose(by_id[original["record_id"]]["latency_s"], expected)
+
+
+def test_imported_rows_are_one_measurement_whenever_they_were_imported(tmp_path):
+    """An import stamps rows with the import time: importing a grown work_dir again must
+    not count its old records twice when the datasets are merged."""
+    wl, rec = tables(IDS[:1])
+    imported = [dict(r, sampling="imported") for r in rec.to_pylist()]
+    later = [dict(r, created_at=r["created_at"].replace(hour=23)) for r in imported]
+    for name, rows in (("first", imported), ("again", later)):
+        records.write_shards(tmp_path / name, wl, pa.Table.from_pylist(rows, schema=RECORD_SCHEMA))
+    records.merge([tmp_path / "first", tmp_path / "again"], tmp_path / "merged")
+    merged = {r["record_id"]: r for r in records.read_records(tmp_path / "merged").to_pylist()}
+    for row in imported:
+        assert merged[row["record_id"]]["run_secs"] == row["run_secs"]
 
 
 def test_info_counts(dataset):

@@ -126,7 +126,8 @@ def cmd_records_import(args: argparse.Namespace) -> int:
     _print_json(result.summary())
     refused = sum(len(r.rejected) for r in result.reports.values()) + result.set_aside
     if refused:
-        print(f"{refused} record(s) refused; reasons in {args.out}/rejected/", file=sys.stderr)
+        where = ", ".join(result.rejected_files())
+        print(f"{refused} record(s) refused; reasons in {where}", file=sys.stderr)
     if not any(r.records for r in result.reports.values()):
         print(f"nothing imported from {args.db_dir}", file=sys.stderr)
         return 1

@@ -307,6 +307,11 @@ def export_database(
             f"{dataset_dir} holds targets {sorted(keys)}; a MetaSchedule database holds one: "
             "pass --target"
         )
+    if records.num_rows == 0:  # nothing to export: never replace a database with nothing
+        what = f"for target {target_key!r}" if target_key is not None else "at all"
+        raise DatabaseFormatError(
+            f"{dataset_dir} holds no records {what}; its targets: {sorted(keys) or 'none'}"
+        )
     workloads = {r["workload_id"]: r for r in read_workloads(dataset_dir).to_pylist()}
     index: dict[str, int] = {}
     wl_lines: list[str] = []
@@ -326,8 +331,14 @@ def export_database(
         ]
         rec_lines.append(_compact([index[wid], body]))
     out.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(wl_path, wl_lines)
-    _write_text_atomic(rec_path, rec_lines)
+    # both files written in full before either replaces its old version: an interrupted
+    # export never leaves new workloads beside old records whose indices point elsewhere
+    staged = [
+        (_staged_text(path, lines), path)
+        for path, lines in ((wl_path, wl_lines), (rec_path, rec_lines))
+    ]
+    for tmp, path in staged:
+        os.replace(tmp, path)
     return {"workloads": len(wl_lines), "records": len(rec_lines), "db_dir": str(out)}
 
 
@@ -338,11 +349,12 @@ def _workload_line(wid: str, mod_json: str) -> str:
     return _compact([wid, base64.b64encode(blob).decode()])
 
 
-def _write_text_atomic(path: Path, lines: list[str]) -> None:
+def _staged_text(path: Path, lines: list[str]) -> str:
+    """``lines`` written and synced to a temporary file beside ``path`` (its name returned)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for line in lines:
             fh.write(line + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return tmp

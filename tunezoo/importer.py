@@ -37,6 +37,12 @@ class ImportResult:
     upgraded: bool = False
     upgrade: dict | None = None
     set_aside: int = 0
+    set_aside_file: str | None = None  # the upgrade's refused rows, with their reasons
+
+    def rejected_files(self) -> list[str]:
+        """Every file listing refused rows, the upgrade's and each target's import's."""
+        files = [self.set_aside_file] + [r.rejected_file for r in self.reports.values()]
+        return [f for f in files if f]
 
     def summary(self) -> dict:
         return {
@@ -47,31 +53,46 @@ class ImportResult:
         }
 
 
+SNIFF_LINES = 50  # lines read to tell an old database from a current one
+
+
 def needs_upgrade(db_dir: str | Path) -> bool:
-    """Whether TVM 0.27 cannot read the database as it is (older era, or SQLite)."""
+    """Whether TVM 0.27 cannot read the database as it is (older era, or SQLite).
+
+    Decided by the first workload line that can be read (a corrupt line is the importer's
+    to report, one line at a time, not a reason to take the wrong path for all) and by
+    any ``GetBlock`` among the first record lines.
+    """
     from tunezoo.upgrade.graph import ERA_CURRENT, decode_workload_b64, detect_era  # noqa: PLC0415
     from tunezoo.upgrade.sources import input_format  # noqa: PLC0415
 
     db = Path(db_dir)
     if input_format(db) == "sqlite":
         return True
-    workloads = db / WORKLOAD_FILE
-    if workloads.exists():
-        with open(workloads, encoding="utf-8") as fh:
-            first = next((ln for ln in fh if ln.strip()), None)
-        if first is not None:
-            try:
-                graph = json.loads(decode_workload_b64(json.loads(first)[1]))
-                if detect_era(graph) != ERA_CURRENT:
-                    return True
-            except Exception:  # unreadable here: let the importer report the line
-                return False
-    records = db / RECORD_FILE
-    if records.exists():
-        with open(records, encoding="utf-8") as fh:
-            first = next((ln for ln in fh if ln.strip()), "")
-        return '["GetBlock"' in first
-    return False
+    for _, line in _first_lines(db / WORKLOAD_FILE):
+        try:
+            graph = json.loads(decode_workload_b64(json.loads(line)[1]))
+        except Exception:  # noqa: BLE001 - unreadable here: try the next line
+            continue
+        if detect_era(graph) != ERA_CURRENT:
+            return True
+        break
+    return any('["GetBlock"' in line for _, line in _first_lines(db / RECORD_FILE))
+
+
+def _first_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line) of up to :data:`SNIFF_LINES` non-blank lines (bad bytes
+    replaced; none if there is no file)."""
+    if not path.exists():
+        return []
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                out.append((lineno, line))
+                if len(out) == SNIFF_LINES:
+                    break
+    return out
 
 
 def import_any(
@@ -159,22 +180,27 @@ def import_any(
                 force=force,
             )
         rejected = [r.to_dict() for r in rep.rejected + rep.rejected_workloads]
-        write_rejected(out, "upgrade", rejected)
+        written = write_rejected(out, f"upgrade-{db.resolve().name}", rejected)
+        result.set_aside_file = str(written) if written else None
     return result
 
 
 def _single_derived_key(db: Path, device: str | None) -> str:
-    """The target key of a current-format database, derived from its first record."""
-    from tunezoo.target_keys import derive_target_key  # noqa: PLC0415
+    """The target key of a current-format database, from the first record whose target
+    can be read (a bad line costs that line at import, not the whole import)."""
+    from tunezoo.target_keys import TargetKeyError, derive_target_key  # noqa: PLC0415
 
-    with open(db / RECORD_FILE, encoding="utf-8") as fh:
-        first = next((ln for ln in fh if ln.strip()), None)
-    if first is None:
+    lines = _first_lines(db / RECORD_FILE)
+    if not lines:
         raise DatabaseFormatError(f"{db / RECORD_FILE}: no records")
-    try:
-        target = json.loads(first)[1][2]
-    except (ValueError, IndexError, TypeError) as exc:
-        raise DatabaseFormatError(
-            f"{db / RECORD_FILE}, line 1: cannot read the target ({exc}); pass --target KEY"
-        ) from exc
-    return derive_target_key(target, device=device)
+    problems = []
+    for lineno, line in lines:
+        try:
+            target = json.loads(line)[1][2]
+            return derive_target_key(target, device=device)
+        except (ValueError, IndexError, TypeError, KeyError, TargetKeyError) as exc:
+            problems.append(f"line {lineno}: {exc}")
+    raise DatabaseFormatError(
+        f"{db / RECORD_FILE}: no target key can be derived from the first {len(lines)} "
+        f"records ({problems[0]}); pass --target KEY"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -179,15 +180,32 @@ def write_shards(
 
 
 def write_rejected(out_dir: str | Path, name: str, rejected: list[dict]) -> Path | None:
-    """Write refused input rows with their reasons as JSON lines (None if nothing refused)."""
+    """Write refused input rows with their reasons as JSON lines (None if nothing refused).
+
+    Never over an earlier file: imports into one folder each keep their own list
+    (``name.jsonl``, else ``name-2.jsonl``, ...), and a file appears whole or not at all.
+    """
     if not rejected:
         return None
-    path = Path(out_dir) / "rejected" / f"{name}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rejected:
-            fh.write(json.dumps(row) + "\n")
-    return path
+    folder = Path(out_dir) / "rejected"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rejected:
+                fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        for n in itertools.count(1):
+            path = folder / (f"{name}.jsonl" if n == 1 else f"{name}-{n}.jsonl")
+            try:
+                os.link(tmp, path)  # atomic, and fails rather than replace
+            except FileExistsError:
+                continue
+            return path
+    finally:
+        os.unlink(tmp)
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------ reading
@@ -224,6 +242,12 @@ def check_file_schema(path: Path, kind: str) -> pa.Schema:
     unknown = [n for n in schema.names if n not in SCHEMAS[kind].names]
     if unknown:
         raise RecordsError(f"{path}: unknown fields {unknown} for schema v{SCHEMA_VERSION}")
+    missing = [n for n in SCHEMAS[kind].names if n not in schema.names]
+    if missing:  # read anyway, they would come back as nulls: a run time of None
+        raise RecordsError(
+            f"{path}: lacks the schema v{SCHEMA_VERSION} {kind} fields {missing}; it was not "
+            "written by tunezoo (write_shards writes every field), rewrite it with write_shards"
+        )
     return schema
 
 
@@ -241,7 +265,23 @@ def read_table(
     if not files:
         return SCHEMAS[kind].empty_table().select(columns or SCHEMAS[kind].names)
     dataset = ds.dataset([str(f) for f in files], schema=SCHEMAS[kind], format="parquet")
-    return dataset.to_table(columns=columns, filter=filter)
+    try:
+        return dataset.to_table(columns=columns, filter=filter)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecordsError(_damaged(files, exc)) from exc
+
+
+def _damaged(files: list[Path], exc: Exception) -> str:
+    """Which shard could not be read (pyarrow's error does not say): each file on its own."""
+    for f in files:
+        try:
+            pq.read_table(f)
+        except (pa.ArrowInvalid, OSError) as one:
+            return (
+                f"{f}: unreadable data ({one}); restore the shard from git or its source "
+                "(tunezoo records validate lists every damaged file)"
+            )
+    return f"{files[0].parent}: the shards could not be read together ({exc})"
 
 
 def read_records(path: str | Path, **kwargs) -> pa.Table:
@@ -329,6 +369,9 @@ def validate(path: str | Path) -> list[Problem]:
                 table = pq.read_table(f)
             except RecordsError as exc:
                 problems.append(Problem(str(f), None, None, str(exc).split(": ", 1)[-1]))
+                continue
+            except (pa.ArrowInvalid, OSError) as exc:  # a sound footer over damaged pages
+                problems.append(Problem(str(f), None, None, f"unreadable data ({exc})"))
                 continue
             if kind == "workloads":
                 for i, wid in enumerate(table.column("workload_id").to_pylist()):
@@ -436,13 +479,16 @@ def merge_record_rows(rows: list[dict]) -> dict:
     """Merge rows that share a record id, keeping every distinct measurement.
 
     Identical measurements (same run times, same time stamp) are one measurement seen
-    twice; different measurements of the same candidate are pooled, never dropped.
+    twice; different measurements of the same candidate are pooled, never dropped. An
+    imported row's time stamp is when it was imported, not measured, so imported rows
+    with the same run times are one measurement whenever they were imported (importing
+    a grown work_dir again must not count its old records twice).
     """
     base = dict(rows[0])
-    seen = {(tuple(base["run_secs"]), base["created_at"])}
+    seen = {_measurement_key(base)}
     pooled = list(base["run_secs"])
     for row in rows[1:]:
-        key = (tuple(row["run_secs"]), row["created_at"])
+        key = _measurement_key(row)
         if key in seen:
             continue
         seen.add(key)
@@ -454,6 +500,13 @@ def merge_record_rows(rows: list[dict]) -> dict:
     base["run_secs"] = pooled
     base["latency_s"] = summarize_latency(pooled, base["error_kind"])
     return base
+
+
+def _measurement_key(row: dict) -> tuple:
+    """What makes two rows of one record id the same measurement (see merge_record_rows)."""
+    if row.get("sampling") == "imported":
+        return (tuple(row["run_secs"]), "imported")
+    return (tuple(row["run_secs"]), row["created_at"])
 
 
 def merge(sources: list[str | Path], out_dir: str | Path, *, force: bool = False) -> dict:

@@ -51,6 +51,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
+def _not_readable(path: Path, table: str, columns: str, exc: sqlite3.Error) -> Exception:
+    """sqlite3's error, with the file and what a MetaSchedule SQLite database holds."""
+    from tunezoo.convert import DatabaseFormatError  # noqa: PLC0415 - convert imports us
+
+    return DatabaseFormatError(
+        f"{path}: not a MetaSchedule SQLite database ({exc}); expected a table '{table}' "
+        f"with columns {columns}"
+    )
+
+
 def _parse_text(text: Any, column: str) -> Any:
     """A column holding JSON, or a Python literal where the writer used ``str()``."""
     if text is None:
@@ -79,6 +89,8 @@ def read_sqlite_workloads(db_dir: str | Path) -> Iterator[SourceRow]:
                 yield SourceRow(str(path), rowid, error="column 'mod' is not text")
             else:
                 yield SourceRow(str(path), rowid, [str(shash), mod])
+    except sqlite3.Error as exc:
+        raise _not_readable(path, "workload", "(shash, mod)", exc) from exc
     finally:
         con.close()
 
@@ -108,6 +120,9 @@ def read_sqlite_records(db_dir: str | Path) -> Iterator[SourceRow]:
                 yield SourceRow(str(path), rowid, error=str(exc))
                 continue
             yield SourceRow(str(path), rowid, value)
+    except sqlite3.Error as exc:
+        columns = "(workload_index, trace, run_secs, target, args_info)"
+        raise _not_readable(path, "tuning_record", columns, exc) from exc
     finally:
         con.close()
 
