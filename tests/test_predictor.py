@@ -44,6 +44,15 @@ def test_features_of_real_records_are_cached(imported_dataset, tmp_path):
     # different schedules of one workload get different features
     matmul = [i for i, w in enumerate(fs.workload_ids) if w == fs.workload_ids[0]]
     assert len({fs.record(i).tobytes() for i in matmul}) > 1
+    # the cache is versioned inside a caller's folder, and another width is never read
+    (versioned,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert versioned.name == FEATURE_VERSION
+    for file in versioned.glob("*.npz"):
+        np.savez(file, record_ids=np.array(["x"]), offsets=np.array([0, 1]),
+                 values=np.zeros((1, PER_STORE_DIM + 8), np.float32))  # fmt: skip
+    stale = ExtractionStats()
+    fs3, _ = extract_features(records, workloads, cache_dir=tmp_path, stats=stale, progress=False)
+    assert stale.computed == records.num_rows and np.array_equal(fs3.values, fs.values)
 
 
 def test_a_trace_that_no_longer_replays_gets_no_features(imported_dataset, tmp_path):

@@ -190,6 +190,8 @@ def _load_cache(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         ids = [str(s) for s in z["record_ids"]]
         offsets, values = z["offsets"], z["values"]
+    if values.ndim != 2 or values.shape[1] != PER_STORE_DIM:
+        return {}  # another extractor's width: computed again (and the file rewritten)
     return {rid: values[offsets[i] : offsets[i + 1]] for i, rid in enumerate(ids)}
 
 
@@ -250,7 +252,9 @@ def extract_features(
     """
     stats = stats if stats is not None else ExtractionStats()
     t0 = time.time()
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    # versioned under a given folder too (as trace features are): features of an older
+    # extractor in a caller's cache folder must never be read as this version's
+    cache = Path(cache_dir) / FEATURE_VERSION if cache_dir is not None else default_cache_dir()
     mod_json = mod_json_by_workload(workloads)
     rows = records.select(["record_id", "workload_id", "target", "trace", "args_info"])
     groups: dict[tuple[str, str], list[int]] = {}
