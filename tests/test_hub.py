@@ -263,6 +263,10 @@ def test_publish_refuses_pickles_and_missing_weights(tmp_path, org, catalog_path
     (src / "model.safetensors").unlink()
     with pytest.raises(hub.PublishError, match="no model.safetensors"):
         hub.publish_model(src, NAME, org=org, catalog=catalog_path)
+    other = make_model(tmp_path / "other")
+    (other / "config.json").write_text("[1, 2]")
+    with pytest.raises(hub.PublishError, match=r"config\.json: a list, expected an object"):
+        hub.publish_model(other, NAME, org=org, catalog=catalog_path)
     assert not catalog_path.exists()
 
 

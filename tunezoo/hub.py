@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -460,10 +461,15 @@ def _local_pins(files: dict[str, Path]) -> dict[str, cat.FilePin]:
 def _record(
     name: str, repo: str, revision: str, pins: dict[str, cat.FilePin], catalog, **fields: Any
 ) -> tuple[cat.Artifact, Path]:
-    """Pin ``revision`` in the catalog entry ``name`` and save the catalog."""
-    current = cat.load_catalog(catalog)
-    artifact = _catalog_entry(current, name, repo, revision, pins, **fields)
-    return artifact, current.with_artifact(artifact).save()
+    """Pin ``revision`` in the catalog entry ``name`` and save the catalog (read, changed
+    and written under a lock, so two publications at once both land)."""
+    path = Path(catalog) if catalog is not None else cat.default_catalog_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = cat.load_catalog(path)
+        artifact = _catalog_entry(current, name, repo, revision, pins, **fields)
+        return artifact, current.with_artifact(artifact).save()
 
 
 def publish_model(
@@ -505,7 +511,15 @@ def publish_model(
             problems.append(f"{src}: no {needed}")
     if problems:
         raise PublishError("cannot publish " + name + ":\n" + "\n".join(f"- {p}" for p in problems))
-    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    try:
+        config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise PublishError(f"{src / 'config.json'}: not JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise PublishError(
+            f"{src / 'config.json'}: a {type(config).__name__}, expected an object (the "
+            "config Predictor.save writes)"
+        )
     trained_for = config.get("target_key")
     if parsed["target"] and trained_for and trained_for != parsed["target"]:
         raise PublishError(
