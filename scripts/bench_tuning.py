@@ -428,6 +428,13 @@ def session_end(history: History) -> tuple[int, float, float]:
     return int(last[0]), float(last[1]), _batch_end(last)
 
 
+def _unmeasured(session: dict[str, Any], ref: History) -> tuple[int, float, float]:
+    """What a session that measured nothing is charged: xgb's trial budget (the same
+    for every contender) and all the seconds it ran."""
+    seconds = float(session.get("seconds", 0.0))
+    return session_end(ref)[0], seconds, seconds
+
+
 def _batch_end(entry: tuple) -> float:
     """When an entry's batch ended (reports before 2026-12-07: the entry's own time)."""
     return float(entry[3] if len(entry) > 3 else entry[1])
@@ -456,12 +463,19 @@ def workload_summary(
             ref = base[s]["history"]
             mine = by_seed[s]["history"]
             target = ref[-1][2] if ref else math.inf
-            hit_ref = first_reach(ref, target) if math.isfinite(target) else None
+            # the same tolerance for both: xgb too "reaches" its final best once within rtol
+            hit_ref = first_reach(ref, target, rtol) if math.isfinite(target) else None
             if hit_ref is None:
                 continue
             hit = first_reach(mine, target, rtol)
             reached += hit is not None
-            got = hit or session_end(mine)  # not reached: charged the whole session
+            # not reached: charged the whole session (one that measured nothing, the
+            # whole budget xgb had and the session's seconds)
+            got = (
+                hit
+                if hit is not None
+                else (session_end(mine) if mine else _unmeasured(by_seed[s], ref))
+            )
             n_mine.append(got[0])
             t_mine.append(got[1])
             b_mine.append(got[2])
@@ -514,7 +528,10 @@ def _phases(sessions: Any) -> dict[str, float] | None:
 
 
 def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets: Sequence[int]):
-    """Geometric means over workloads; cost-model fraction over all sessions' time."""
+    """Geometric means over workloads; the cost-model fraction is the mean of the
+    workloads' own fractions. A workload without a ratio (xgb never succeeded, or some
+    session had nothing at a budget) is left out of that mean, and the ``*_workloads``
+    counts say over how many workloads each mean is."""
     names = {n for rows in per_workload.values() for n in rows}
     out: dict[str, dict[str, Any]] = {}
     for name in [c for c in CONTENDERS if c in names]:
@@ -530,8 +547,17 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
             },
             "cost_model_fraction": _mean([r["cost_model_fraction"] for r in rows]),
             "workloads": len(rows),
+            "speedup_workloads": _counted([r["trial_speedup"] for r in rows]),
+            "relative_latency_workloads": {
+                str(b): _counted([r["relative_latency"][str(b)] for r in rows]) for b in budgets
+            },
         }
     return out
+
+
+def _counted(values: Sequence[float]) -> int:
+    """How many values a geomean uses (see :func:`geomean`)."""
+    return sum(1 for v in values if v is not None and math.isfinite(v) and v > 0)
 
 
 # ------------------------------------------------------------------------- reporting
@@ -702,6 +728,13 @@ def _load_note(report: dict[str, Any]) -> str:
     return f"{start} (5 min); **unfinished: {done} of {planned} sessions**."
 
 
+def _over(overall: dict[str, Any], counted: int | None) -> str:
+    """`` (over N of M workloads)`` where a geomean left workloads out (see overall_summary)."""
+    if counted is None or counted == overall["workloads"]:
+        return ""
+    return f" (over {counted} of {overall['workloads']} workloads)"
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     budgets = s["budgets"]
@@ -754,7 +787,11 @@ def markdown(report: dict[str, Any]) -> str:
             note = "" if not r["bound"] else f" ({r['reached']} reached)"
             cells.append(_speedups(r) + note)
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    cells = [f"**{_speedups(overall[n])}**" for n in names[1:] if n in overall]
+    cells = [
+        f"**{_speedups(overall[n])}**" + _over(overall[n], overall[n].get("speedup_workloads"))
+        for n in names[1:]
+        if n in overall
+    ]
     lines += [f"| geomean | {' | '.join(cells)} |", ""]
     lines += [
         "## Best latency relative to xgb at equal trial budgets (< 1: faster)",
@@ -771,8 +808,12 @@ def markdown(report: dict[str, Any]) -> str:
             xgb_ms = f"{ms:.4g}" if math.isfinite(ms) else "n/a"
             lines.append(f"| {key} | {b} | " + " | ".join(cells) + f" | {xgb_ms} |")
     for b in budgets:
-        cells = [_fmt_ratio(overall[n]["relative_latency"][str(b)]) for n in names[1:]]
-        lines.append(f"| geomean | {b} | " + " | ".join(f"**{c}**" for c in cells) + " | |")
+        cells = [
+            f"**{_fmt_ratio(overall[n]['relative_latency'][str(b)])}**"
+            + _over(overall[n], overall[n].get("relative_latency_workloads", {}).get(str(b)))
+            for n in names[1:]
+        ]
+        lines.append(f"| geomean | {b} | " + " | ".join(cells) + " | |")
     lines += [
         "",
         "## Cost model's share of tuning wall time (mean s per session in brackets)",

@@ -57,6 +57,44 @@ def test_speedups_relative_latency_and_censoring(bench):
     assert bench.geomean([4.0, 1.0, math.nan]) == pytest.approx(2.0)
 
 
+def test_the_reach_tolerance_applies_to_xgb_as_to_the_contenders(bench):
+    """Within 10% of xgb's final best (1.0) is 1.1: xgb gets there at 10 s, not 30 s, so
+    xgb against itself stays 1.0 and the contender's lead is measured from 10 s."""
+    xgb = run([(16, 10.0, 1.05), (32, 20.0, 1.02), (48, 30.0, 1.0)])
+    other = run([(16, 5.0, 1.08), (32, 10.0, 1.08), (48, 15.0, 1.08)])
+    rows = bench.workload_summary({"xgb": {0: xgb}, "meta-adaptive": {0: other}}, [16], 0.1)
+    assert rows["xgb"]["time_speedup"] == rows["xgb"]["trial_speedup"] == pytest.approx(1.0)
+    assert rows["meta-adaptive"]["time_speedup"] == pytest.approx(10.0 / 5.0)
+    assert rows["meta-adaptive"]["trial_speedup"] == pytest.approx(1.0)
+
+
+def test_a_session_that_measured_nothing_is_charged_its_budget_and_time(bench):
+    xgb = run([(16, 10.0, 2.0), (32, 20.0, 1.0)])
+    nothing = {"history": [], "best_latency_s": math.inf, "seconds": 40.0,
+               "cost_model_stats": {}}  # fmt: skip
+    rows = bench.workload_summary({"xgb": {0: xgb}, "cascade": {0: nothing}}, [16], 0.0)
+    c = rows["cascade"]
+    assert c["bound"] and c["reached"] == "0/1"
+    assert c["trial_speedup"] == pytest.approx(32 / 32)  # charged xgb's whole budget
+    assert c["time_speedup"] == pytest.approx(20.0 / 40.0)
+
+
+def test_geomeans_say_over_how_many_workloads_they_are(bench, tmp_path):
+    """A workload whose contender has nothing at a budget has no ratio there: it drops out
+    of that geomean, and the count and the table say so."""
+    xgb = run([(16, 10.0, 2.0), (32, 20.0, 1.0)])
+    late = run([(16, 10.0, math.inf), (32, 20.0, 1.0)])
+    both = {
+        "a": bench.workload_summary({"xgb": {0: xgb}, "cascade": {0: xgb}}, [16], 0.0),
+        "b": bench.workload_summary({"xgb": {0: xgb}, "cascade": {0: late}}, [16], 0.0),
+    }
+    overall = bench.overall_summary(both, [16])["cascade"]
+    assert overall["workloads"] == 2 and overall["speedup_workloads"] == 2
+    assert overall["relative_latency_workloads"] == {"16": 1}
+    assert bench._over(overall, 1) == " (over 1 of 2 workloads)"
+    assert bench._over(overall, 2) == ""
+
+
 def test_candidate_and_batch_end_times_give_two_speedups_and_phases_add_up(bench):
     """xgb reaches its final best (1.0) with the 2nd candidate of its 3rd batch; the
     contender with the 1st candidate of its 1st batch. Measured per candidate the lead is
