@@ -376,22 +376,24 @@ def test_early_stopping_never_keeps_an_epoch_before_min_epochs(min_epochs, chose
     assert len(info["history"]) == epochs_run
 
 
-def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported_dataset, tmp_path):
-    """A task in flight when a model was trained must not join its snapshot later."""
+def test_a_snapshot_keeps_exactly_the_shards_finished_by_its_cut_off(imported_dataset, tmp_path):
+    """A task in flight when a model was trained must not join its snapshot later, and a
+    workload measured again later must not leave it."""
     import shutil
 
     import pyarrow.compute as pc
 
-    from tunezoo.records import write_shards
-    from tunezoo.training import snapshot_until
+    from tunezoo.records import shards_after, write_shards
+    from tunezoo.training import load_ranking_data
 
     records = read_records(imported_dataset)
     cut = pc.max(records["created_at"]).as_py()
-    assert snapshot_until(records, cut).num_rows == records.num_rows  # all finished by then
-    # the task in flight: a workload gains two records, one measured before the cut-off
-    # (but written after it, with the rest of the task) and one after
-    late_workload = records["workload_id"][0].as_py()
-    late = records.filter(pc.field("workload_id") == late_workload).slice(0, 2)
+    assert shards_after(imported_dataset, cut) == set()  # all finished by then
+    # a later task on a workload of the snapshot: two records, one measured before the
+    # cut-off (but written after it, with the rest of the task) and one after; its
+    # workloads row says the workload now also belongs to a held-out model
+    again = records["workload_id"][0].as_py()
+    late = records.filter(pc.field("workload_id") == again).slice(0, 2)
     late = late.set_column(
         late.schema.get_field_index("record_id"), "record_id", pa.array(["late-0", "late-1"])
     )
@@ -400,15 +402,24 @@ def test_a_snapshot_keeps_exactly_the_workloads_finished_by_its_cut_off(imported
         late.schema.field("created_at").type,
     )
     late = late.set_column(late.schema.get_field_index("created_at"), "created_at", stamps)
+    row = read_workloads(imported_dataset).filter(pc.field("workload_id") == again).to_pylist()
+    row[0]["models"] = [*row[0]["models"], {"model": "vit_tiny", "weight": 1}]
     grown = tmp_path / "grown"
     shutil.copytree(imported_dataset, grown)
-    write_shards(grown, read_workloads(imported_dataset).slice(0, 0), late)
-    snap = snapshot_until(read_records(grown), cut)
-    others = records.filter(pc.field("workload_id") != late_workload)
-    assert sorted(snap["record_id"].to_pylist()) == sorted(others["record_id"].to_pylist())
-    assert late_workload not in set(snap["workload_id"].to_pylist())
-    everything = snapshot_until(read_records(grown), cut + dt.timedelta(hours=2))
-    assert everything.num_rows == records.num_rows + 2
+    (written,) = [p for p in write_shards(grown, pa.Table.from_pylist(row, read_workloads(
+        imported_dataset).schema), late, shard="late") if "records" in p.parts]  # fmt: skip
+    assert shards_after(grown, cut) == {"late"}
+    before = load_ranking_data(imported_dataset, "all", min_candidates=2, progress=False,
+                               cache_dir=tmp_path / "c")  # fmt: skip
+    snap = load_ranking_data(grown, "all", min_candidates=2, progress=False, until=cut,
+                             cache_dir=tmp_path / "c")  # fmt: skip
+    assert snap.group_ids == before.group_ids and len(snap) == len(before)
+    assert np.array_equal(snap.latencies, before.latencies)
+    assert again in load_ranking_data(grown, "heldout", min_candidates=2, progress=False,
+                                      cache_dir=tmp_path / "c").group_ids  # fmt: skip
+    later = cut + dt.timedelta(hours=2)
+    assert shards_after(grown, later) == set()
+    assert written.exists()
 
 
 def test_eval_on_every_workload_of_a_dataset(imported_dataset, tmp_path):
@@ -555,3 +566,28 @@ def test_compare_evaluates_exactly_the_recorded_workloads():
     assert score_metrics(scores, kept)["top1_score"] == 1.0
     with pytest.raises(ValueError, match=r"heldout: 1 workload\(s\).*first: w-gone"):
         only_workloads(data, ["w-a", "w-gone"], part="heldout")
+
+
+def test_an_xgboost_baseline_scores_with_the_rounds_validation_chose(imported_dataset, tmp_path):
+    """xgb.train returns the last round's booster, up to 40 past the best on validation: the
+    baseline must score with the early-stopped one."""
+    from tunezoo.baselines import train_xgb
+    from tunezoo.training import load_ranking_data
+
+    data = load_ranking_data(imported_dataset, "all", min_candidates=2, progress=False,
+                             cache_dir=tmp_path)  # fmt: skip
+    model = train_xgb("xgb-packsum", data, data, rounds=400)
+    n = model.booster.num_boosted_rounds()
+    assert n < 400  # stopped early
+    import xgboost as xgb
+
+    from tunezoo.baselines import pooled_features
+
+    matrix = xgb.DMatrix(pooled_features(data.features, False))
+    rmse = [  # the validation metric early stopping watched (validation = train here)
+        float(np.sqrt(np.mean((model.booster.predict(matrix, iteration_range=(0, r))
+                               - data.labels) ** 2)))
+        for r in range(1, n + 1)
+    ]  # fmt: skip
+    assert rmse[-1] == min(rmse)  # its last round is the best one, not 40 past it
+    assert np.array_equal(model.score(data.features), model.booster.predict(matrix))

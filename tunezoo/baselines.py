@@ -124,4 +124,7 @@ def train_xgb(name: str, train, validation, *, seed: int = 0, threads: int = 2, 
         early_stopping_rounds=40,
         verbose_eval=False,
     )
+    # xgb.train returns the booster of the last round, up to 40 past the one validation
+    # chose; predict() would use every tree. Keep the chosen rounds only.
+    booster = booster[: booster.best_iteration + 1]
     return XGBBaseline(name, booster, with_max)

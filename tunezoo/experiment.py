@@ -113,7 +113,7 @@ def run_training(
     """Train every architecture and baseline on ``train``, select on ``validation``,
     report ``test`` and ``heldout``; save the best architecture as the predictor.
 
-    ``until`` (UTC datetime) fixes the snapshot (see :func:`tunezoo.training.snapshot_until`);
+    ``until`` (UTC datetime) fixes the snapshot (see :func:`tunezoo.records.shards_after`);
     by default it is the newest record on disk when training starts. ``ensemble`` > 1
     trains that many members per architecture (seeds ``config.seed``, ``+1``, ...) and
     keeps their :class:`~tunezoo.models.SeedEnsemble`; each member's metrics are kept too.

@@ -257,9 +257,16 @@ def read_table(
     *,
     columns: list[str] | None = None,
     filter: pc.Expression | None = None,  # noqa: A002 - pyarrow's own name
+    exclude_shards: set[str] | None = None,
 ) -> pa.Table:
-    """Read all shards of one table kind, checking each file's schema version first."""
+    """Read all shards of one table kind, checking each file's schema version first.
+
+    ``exclude_shards``: shard names (see :func:`shard_name`) whose files are left out, e.g.
+    the tasks a snapshot does not hold (:func:`shards_after`).
+    """
     files = shard_files(path, kind)
+    if exclude_shards:
+        files = [f for f in files if shard_name(f, kind) not in exclude_shards]
     for f in files:
         check_file_schema(f, kind)
     if not files:
@@ -269,6 +276,30 @@ def read_table(
         return dataset.to_table(columns=columns, filter=filter)
     except (pa.ArrowInvalid, OSError) as exc:
         raise RecordsError(_damaged(files, exc)) from exc
+
+
+def shard_name(file: Path, kind: str) -> str:
+    """The name :func:`write_shards` gave a file's shard: ``<split>-<name>.parquet`` for
+    records, ``<name>.parquet`` for workloads."""
+    return file.stem.split("-", 1)[1] if kind == "records" and "-" in file.stem else file.stem
+
+
+def shards_after(path: str | Path, until) -> set[str]:
+    """Names of the shards holding a record measured after ``until`` (a UTC datetime).
+
+    A collector writes a task's shard only when the task ends, so a shard is the unit a
+    snapshot keeps or leaves out whole: the task in flight at ``until`` (some records
+    measured before it, written after it) is left out with its workloads row, while a
+    workload measured again later by another run keeps the shard it had at ``until``.
+    """
+    stamp = pa.scalar(until, pa.timestamp("us", tz="UTC"))
+    out = set()
+    for f in shard_files(path, "records"):
+        check_file_schema(f, "records")
+        created = pq.read_table(f, columns=["created_at"]).column("created_at")
+        if len(created) and pc.greater(pc.max(created), stamp).as_py():
+            out.add(shard_name(f, "records"))
+    return out
 
 
 def _damaged(files: list[Path], exc: Exception) -> str:

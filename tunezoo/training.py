@@ -23,7 +23,7 @@ import torch
 from tunezoo.feature_kinds import feature_kind
 from tunezoo.features import FEATURE_VERSION, ExtractionStats, FeatureSet
 from tunezoo.predictor import Predictor, fit_normalizer
-from tunezoo.records import read_records, read_workloads
+from tunezoo.records import read_records, read_workloads, shards_after
 from tunezoo.splits import HELD_OUT_MODELS, is_held_out, split_of
 
 
@@ -111,17 +111,18 @@ def load_ranking_data(
 
     ``until`` (a UTC datetime) cuts a growing dataset back to a snapshot, e.g. the one a
     predictor was trained on, so its metrics can be recomputed later: see
-    :func:`snapshot_until`.
+    :func:`tunezoo.records.shards_after`.
     """
-    workloads = read_workloads(dataset_dir)
+    excluded = shards_after(dataset_dir, until) if until is not None else set()
+    workloads = read_workloads(dataset_dir, exclude_shards=excluded)
     wanted = select_workloads(workloads, part)
     # typed: an empty part (no held-out model in an imported dataset) must read no rows,
     # and pyarrow cannot match a string column against an untyped empty list
     records = read_records(
-        dataset_dir, filter=pc.field("workload_id").isin(pa.array(wanted, pa.string()))
+        dataset_dir,
+        filter=pc.field("workload_id").isin(pa.array(wanted, pa.string())),
+        exclude_shards=excluded,
     )
-    if until is not None:
-        records = snapshot_until(records, until)
     return ranking_data_from_tables(
         records,
         workloads,
@@ -132,24 +133,6 @@ def load_ranking_data(
         stats=stats,
         feature_version=feature_version,
     )
-
-
-def snapshot_until(records: pa.Table, until) -> pa.Table:
-    """The records of the workloads whose every record was measured by ``until``.
-
-    A collector writes a task's shard only when the task ends, so while one runs, records
-    measured before ``until`` can still appear on disk afterwards (the task in flight when
-    a model was trained). Cutting per record would later add them to the snapshot; cutting
-    per workload keeps exactly what was on disk at training time: every workload on disk
-    then had all its records measured by the newest one (``data_until``), and a task in
-    flight then measures its last batch after it.
-    """
-    stamp = pa.scalar(until, pa.timestamp("us", tz="UTC"))
-    if records.num_rows == 0:
-        return records
-    newest = records.group_by("workload_id").aggregate([("created_at", "max")])
-    done = newest.filter(pc.field("created_at_max") <= stamp).column("workload_id")
-    return records.filter(pc.field("workload_id").isin(done))
 
 
 def ranking_data_from_tables(
