@@ -219,7 +219,7 @@ def test_meta_training_can_start_from_a_pretrained_predictor():
         )
 
 
-def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path):
+def test_load_init_refuses_a_plain_predictor_and_bare_paths(tmp_path, unpublished):
     data = synthetic_data(1)
     small_predictor(data).save(tmp_path / "plain")
     with pytest.raises(NotAMetaInitError, match="not a meta-initialisation"):

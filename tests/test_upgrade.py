@@ -225,6 +225,47 @@ def test_broken_records_are_set_aside_with_reasons(tmp_path: Path, checker: Reco
     assert report.top_reasons()  # counted by kind
 
 
+def test_malformed_records_cost_their_line_not_the_upgrade(
+    tmp_path: Path, checker: RecordChecker
+) -> None:
+    """A bad byte, a trace or target of the wrong shape, run times the importer would
+    refuse: each is set aside with its line, and the good record still upgrades."""
+    src = _db("yelite__mlc-llm/work")
+    good = _lines(src / "database_tuning_record.json", 1)[0]
+    record = json.loads(good)
+    no_times = [record[0], [record[1][0], None, record[1][2], record[1][3]]]
+    llvm = {"kind": "llvm", "mcpu": "znver4", "mattr": 5, "keys": ["cpu"]}
+    odd_target = [record[0], [record[1][0], record[1][1], llvm, record[1][3]]]
+    odd_trace = [record[0], [[[["Tensorize", [], {"intrin": "x"}, []]], []], *record[1][1:]]]
+    odd = [json.dumps(r) + "\n" for r in (no_times, odd_target, odd_trace)]
+    db = _partial_db(src, tmp_path / "db", [good, good, *odd])
+    file = db / "database_tuning_record.json"
+    lines = file.read_bytes().split(b"\n")
+    lines[1] = b"\xff" + lines[1]  # not UTF-8
+    file.write_bytes(b"\n".join(lines))
+    report = upgrade_database(db, tmp_path / "out", checker=checker)
+    assert report.records_total == 5 and report.records_upgraded == 1
+    by_line = {r.line: r for r in report.rejected}
+    assert "not UTF-8" in by_line[2].reason
+    assert "run_secs" in by_line[3].reason
+    assert by_line[4].stage == "target-key" and "malformed target" in by_line[4].reason
+    assert by_line[5].stage == "trace-parse" and "malformed trace" in by_line[5].reason
+
+
+def test_an_import_where_nothing_upgrades_lists_every_row(tmp_path: Path) -> None:
+    from tunezoo.convert import DatabaseFormatError  # noqa: PLC0415
+    from tunezoo.importer import import_any  # noqa: PLC0415
+
+    src = _db("yelite__mlc-llm/work")
+    record = json.loads(_lines(src / "database_tuning_record.json", 1)[0])
+    record[1][1] = None  # no run times
+    db = _partial_db(src, tmp_path / "db", [json.dumps(record) + "\n"])
+    with pytest.raises(DatabaseFormatError, match="every row and why: .*upgrade-db.jsonl"):
+        import_any(db, tmp_path / "out")
+    (row,) = [json.loads(x) for x in (tmp_path / "out/rejected/upgrade-db.jsonl").open()]
+    assert row["line"] == 1 and "run_secs" in row["reason"]
+
+
 def test_broken_workload_rejects_its_records(tmp_path: Path, checker: RecordChecker) -> None:
     src = _db("mlc-ai__web-llm/log_db")
     db = tmp_path / "db"

@@ -78,7 +78,9 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
         return [(i + 1, ln) for i, ln in enumerate(fh) if ln.strip()]
 
 
-def _check_run_secs(value) -> str | None:
+def run_secs_problem(value) -> str | None:
+    """Why a record's run times cannot be stored (None: they can); shared with the upgrader,
+    so that it never passes on what the importer would refuse."""
     if not isinstance(value, list) or not value:
         return "expected a non-empty list of run times"
     for i, v in enumerate(value):
@@ -104,12 +106,15 @@ def import_database(
     source_hashes: dict[str, str] | None = None,
     check_traces: bool = True,
     force: bool = False,
+    record_origins: list[tuple[str, int]] | None = None,
 ) -> ImportReport:
     """Import a MetaSchedule JSON database directory into Parquet shards in ``out_dir``.
 
     ``source_hashes`` maps a workload's current hash to the hash it had in an older
     database (filled in by the upgrader). ``check_traces`` replays every trace on its
-    workload and refuses the ones that no longer apply.
+    workload and refuses the ones that no longer apply. ``record_origins[i]`` is the
+    (file, line) the i-th record line came from, when the database given is a rewritten
+    one (the upgrader's): refused records then name their line in the user's own file.
     """
     import tvm  # noqa: PLC0415
     from tvm.s_tir import meta_schedule as ms  # noqa: PLC0415
@@ -147,24 +152,26 @@ def import_database(
             old = (source_hashes or {}).get(wid) or (original if original != wid else None)
             workload_rows[wid] = workload_row(wl.mod, source_hash=old)
 
+    def origin(lineno: int) -> tuple[str, int]:
+        return record_origins[lineno - 1] if record_origins else (RECORD_FILE, lineno)
+
     rows: list[dict] = []
     first_target: tuple[int, dict] | None = None
     for lineno, raw in _read_lines(rec_path):
         try:
             obj = json.loads(raw)
         except ValueError as exc:
-            _reject(report, RECORD_FILE, lineno, None, f"malformed JSON ({exc})", raw)
+            _reject(report, *origin(lineno), None, f"malformed JSON ({exc})", raw)
             continue
         problem = _record_shape_problem(obj, len(workloads))
         if problem is not None:
-            _reject(report, RECORD_FILE, lineno, problem[0], problem[1], raw)
+            _reject(report, *origin(lineno), problem[0], problem[1], raw)
             continue
         index, (trace, run_secs, target, args_info) = obj[0], obj[1]
         if workloads[index] is None:
             _reject(
                 report,
-                RECORD_FILE,
-                lineno,
+                *origin(lineno),
                 "workload_index",
                 f"workload {index} was itself refused",
                 raw,
@@ -172,12 +179,11 @@ def import_database(
             continue
         kind = _target_kind(target)
         if first_target is None:
-            first_target = (lineno, kind)
+            first_target = (origin(lineno)[1], kind)
         elif kind != first_target[1]:
             _reject(
                 report,
-                RECORD_FILE,
-                lineno,
+                *origin(lineno),
                 "target",
                 f"target is {kind}, line {first_target[0]}'s is {first_target[1]} (the target "
                 "differs): a database holds one kind of hardware; import one target at a time",
@@ -191,8 +197,7 @@ def import_database(
             except Exception as exc:
                 _reject(
                     report,
-                    RECORD_FILE,
-                    lineno,
+                    *origin(lineno),
                     "trace",
                     f"trace does not apply to its workload in TVM {tvm.__version__} "
                     f"({_short(exc)})",
@@ -264,7 +269,7 @@ def _record_shape_problem(obj, n_workloads: int) -> tuple[str, str] | None:
     trace, run_secs, target, args_info = body
     if not (isinstance(trace, list) and len(trace) == 2):
         return ("trace", "expected [instructions, decisions]")
-    problem = _check_run_secs(run_secs)
+    problem = run_secs_problem(run_secs)
     if problem is not None:
         return ("run_secs", problem)
     if not isinstance(target, dict) or "kind" not in target:

@@ -148,18 +148,26 @@ def import_any(
             if k not in ("rejected", "rejected_workloads", "hash_map")
         }
         result.set_aside = len(rep.rejected)
+        rejected = [r.to_dict() for r in rep.rejected + rep.rejected_workloads]
+        written = write_rejected(out, f"upgrade-{db.resolve().name}", rejected)
+        result.set_aside_file = str(written) if written else None
         if rep.records_upgraded == 0:
+            where = f"; every row and why: {written}" if written else ""
             raise DatabaseFormatError(
                 rep.missing
-                or f"{db}: no record could be upgraded to TVM 0.27; reasons: {rep.top_reasons(3)}"
+                or f"{db}: no record could be upgraded to TVM 0.27; reasons: "
+                f"{rep.top_reasons(3)}{where}"
             )
         old_hash = {}
         for old, new in rep.hash_map.items():
             old_hash.setdefault(new, old)
         lines = (upgraded / RECORD_FILE).read_text().splitlines()
         by_key: dict[str, list[str]] = defaultdict(list)
+        origins: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for i, line in enumerate(lines):
-            by_key[target_key or rep.record_target_keys[i]].append(line)
+            key = target_key or rep.record_target_keys[i]
+            by_key[key].append(line)
+            origins[key].append(rep.record_origins[i])
         for key, key_lines in sorted(by_key.items()):
             part = Path(tmp) / key
             part.mkdir()
@@ -178,10 +186,8 @@ def import_any(
                 source_hashes=old_hash,
                 check_traces=False,  # the upgrader replayed each one
                 force=force,
+                record_origins=origins[key],  # refusals name the user's own lines
             )
-        rejected = [r.to_dict() for r in rep.rejected + rep.rejected_workloads]
-        written = write_rejected(out, f"upgrade-{db.resolve().name}", rejected)
-        result.set_aside_file = str(written) if written else None
     return result
 
 

@@ -176,7 +176,10 @@ class RecordChecker:
         if not isinstance(target, dict):
             raise CheckError(STAGE_TARGET, f"target is {type(target).__name__}, expected a dict")
         tvm_target = self.target(target)
-        intrinsics = uses_tensorize(trace)
+        try:
+            intrinsics = uses_tensorize(trace)
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a malformed shape
+            raise CheckError(STAGE_PARSE, f"malformed trace ({type(exc).__name__}: {exc})") from exc
         if intrinsics:  # parsing a Tensorize instruction looks the intrinsic up already
             self._register_intrinsics(intrinsics, target)
         try:

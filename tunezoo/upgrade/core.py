@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunezoo.convert import run_secs_problem
 from tunezoo.target_keys import TargetKeyError, derive_target_key
 from tunezoo.upgrade.checks import CheckError, RecordChecker, short_error
 from tunezoo.upgrade.graph import ERA_DEFAULT_VERSION, GraphError
@@ -308,7 +309,12 @@ def _upgrade_record(
         and len(value[1]) == 4
     ):
         return reject(STAGE_READ, "not [workload_index, [trace, run_secs, target, args_info]]")
+    if isinstance(value[0], bool):
+        return reject(STAGE_READ, f"workload index {value[0]!r} is not an integer")
     index, (trace, run_secs, target, args_info) = value
+    problem = run_secs_problem(run_secs)  # what the importer would refuse, refused here
+    if problem is not None:
+        return reject(STAGE_READ, f"run_secs: {problem}")
     wl = workloads.get(index)
     if isinstance(wl, str):
         return reject(STAGE_WORKLOAD, wl)
@@ -316,10 +322,14 @@ def _upgrade_record(
         new_trace, changes = upgrade_trace(trace, upgrade_embedded_graph)
     except TraceError as exc:
         return reject(STAGE_TRACE, str(exc))
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a malformed shape
+        return reject(STAGE_TRACE, f"malformed trace ({type(exc).__name__}: {exc})")
     try:
         key = derive_target_key(target, device=device)
     except TargetKeyError as exc:
         return reject(STAGE_TARGET_KEY, str(exc))
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        return reject(STAGE_TARGET_KEY, f"malformed target ({type(exc).__name__}: {exc})")
     record = [new_trace, run_secs, target, args_info]
     try:
         checker.check(record, wl)

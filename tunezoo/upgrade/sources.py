@@ -24,9 +24,14 @@ JSON_RECORD_FILE = "database_tuning_record.json"
 
 def read_json_lines(path: Path) -> Iterator[SourceRow]:
     """Each non-empty line of a JSON-lines file, parsed; bad lines carry their error."""
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
+    with open(path, "rb") as fh:  # decoded per line: a bad byte costs its line only
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield SourceRow(str(path), number, error=f"not UTF-8 text ({exc})")
                 continue
             try:
                 yield SourceRow(str(path), number, json.loads(line))
