@@ -113,3 +113,21 @@ def test_a_file_that_is_not_sqlite_is_named(tmp_path):
 
     with pytest.raises(DatabaseFormatError, match="database_workload.sqlite: not a MetaSchedule"):
         import_any(db, tmp_path / "out")
+
+
+def test_rows_refused_after_the_upgrade_name_the_users_own_line(tmp_path):
+    """With --target, the upgraded records are imported from a temporary, filtered file;
+    a refusal there (the OpenCL record of a Metal database) must still name the line of
+    the file the user gave."""
+    db = tmp_path / "vicuna"
+    shutil.copytree(_external("mlc-ai__mlc-llm/log_db/vicuna-v1-7b"), db)
+    records = db / "database_tuning_record.json"
+    lines = records.read_text().splitlines()
+    lines[0] = lines[1] = "not json"  # set aside by the upgrade: the rest move up
+    records.write_text("\n".join(lines) + "\n")
+    result = import_any(db, tmp_path / "out", target_key="metal")
+    (report,) = result.reports.values()
+    (refused,) = [r for r in report.rejected if r["field"] == "target"]
+    assert refused["file"].endswith("database_tuning_record.json")
+    assert refused["line"] == 14  # the OpenCL record, in the user's file
+    assert "line 3's is metal" in refused["reason"]
