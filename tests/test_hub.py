@@ -25,7 +25,7 @@ from make_records import make_dataset
 
 from tunezoo import catalog as cat
 from tunezoo import hub
-from tunezoo.contribute import ContributionError
+from tunezoo.contribution import ContributionError
 from tunezoo.records import read_records
 
 NAME = "segsum-mlp.llvm-znver4"

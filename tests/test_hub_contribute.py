@@ -1,4 +1,4 @@
-"""tunezoo.contribute without a Hub: what may leave the machine, and what a PR would add."""
+"""tunezoo.contribution without a Hub: what may leave the machine, and what a PR would add."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from make_records import make_dataset, tables
 
-from tunezoo import contribute as contrib
+from tunezoo import contribution as contrib
 from tunezoo.records import write_shards
 
 SAFETENSORS_HEADER = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})
@@ -95,3 +95,35 @@ def test_plan_pools_duplicates_and_drops_what_the_hub_has(tmp_path):
     text = plan.description()
     assert "| **new records** | **18** |" in text and "c" * 40 in text
     assert "failed measurements kept as records: build: 6" in text
+
+
+def test_records_measured_on_other_hardware_are_refused_whatever_their_key(tmp_path):
+    """An import given --target files every record under that key: the target dict is what
+    they were measured on, and is what the check reads."""
+    import pyarrow.compute as pc
+
+    wl, rec = tables("cuda-a100")
+    relabelled = rec.set_column(
+        rec.schema.get_field_index("target_key"),
+        "target_key",
+        pc.cast(pa.array(["llvm-znver4"] * rec.num_rows), pa.string()),
+    )
+    write_shards(tmp_path / "ds", wl, relabelled)
+    with pytest.raises(contrib.ContributionError, match="field 'target'") as err:
+        contrib.check_contribution(tmp_path / "ds", "llvm-znver4", staging_dir=tmp_path / "s")
+    assert "its target is cuda (cuda-sm80), not llvm-znver4" in str(err.value)
+    # a device named at import is more specific than the dict, and fine
+    wl, rec = tables("cuda-a100")
+    checked = contrib.check_contribution(
+        write_shards(tmp_path / "a100", wl, rec)[0].parents[1], "cuda-a100",
+        staging_dir=tmp_path / "s2",
+    )  # fmt: skip
+    assert checked.records.num_rows == rec.num_rows
+
+
+def test_the_public_contribute_is_the_function_whatever_was_imported():
+    import tunezoo
+    import tunezoo.contribution
+    import tunezoo.hub
+
+    assert tunezoo.contribute is tunezoo.hub.contribute and callable(tunezoo.contribute)

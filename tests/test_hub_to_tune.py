@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from tunezoo import catalog, hub
@@ -122,14 +123,20 @@ def test_contribute_a_metaschedule_database_opens_a_pull_request(tuned_db, tmp_p
     from synthetic_records import tables
     from tvm.s_tir import meta_schedule as ms
 
+    from tunezoo.contribution import ContributionError
     from tunezoo.records import write_shards
+    from tunezoo.targets import detect_target
 
     write_shards(tmp_path / "published", *tables(["11", "12"]))
     hub.publish_dataset(tmp_path / "published", "llvm-znver4")
-    before, _ = hub.hub_record_ids("llvm-znver4")
+    here = detect_target(prefer_gpu=False)  # what tuned_db was tuned for
+    before, _ = hub.hub_record_ids(here)
     original = ms.database.JSONDatabase(work_dir=str(tuned_db)).get_all_tuning_records()
-    result = hub.contribute(tuned_db, "llvm-znver4", contributor="a tester")
+    result = hub.contribute(tuned_db, here, contributor="a tester")
     assert result.pr_url is not None and result.pr_revision.startswith("refs/pr/")
     assert 0 < result.plan.new_records <= len(original)
-    after, _ = hub.hub_record_ids("llvm-znver4")
+    after, _ = hub.hub_record_ids(here)
     assert after == before, "a contribution must not reach main before the merge"
+    if here != "llvm-cascadelake":  # filed under another CPU's key: refused, nothing sent
+        with pytest.raises(ContributionError, match="field 'target'"):
+            hub.contribute(tuned_db, "llvm-cascadelake", contributor="a tester")

@@ -673,8 +673,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from tunezoo.catalog import CatalogError, UnknownArtifactError  # noqa: PLC0415
 
         errors += [CatalogError, UnknownArtifactError]
-    if "tunezoo.contribute" in sys.modules:
-        from tunezoo.contribute import ContributionError  # noqa: PLC0415
+    if "tunezoo.contribution" in sys.modules:
+        from tunezoo.contribution import ContributionError  # noqa: PLC0415
 
         errors.append(ContributionError)
     if "dataset_builders.collect" in sys.modules:

@@ -5,7 +5,7 @@
   removed from the cache, so it is never used again, and the error says what to run.
 - :func:`publish_model` / :func:`publish_dataset`: maintainers push an artifact with its
   card, then pin the new commit and the files' sha256 in the catalog file.
-- :func:`contribute`: a user's records, checked by :mod:`tunezoo.contribute`, without the
+- :func:`contribute`: a user's records, checked by :mod:`tunezoo.contribution`, without the
   records the dataset already has, as new files in a pull request. Never onto ``main``.
 
 Repos: the dataset ``<org>/tvm-tuning-records`` (one config and folder per target key),
@@ -50,7 +50,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from tunezoo import __version__, cards
 from tunezoo import catalog as cat
-from tunezoo import contribute as contrib
+from tunezoo import contribution as contrib
 from tunezoo.records import info as records_info
 from tunezoo.records import shard_files
 from tunezoo.schema import SCHEMA_VERSION
@@ -803,7 +803,7 @@ def contribute(
 
     ``source`` is a dataset directory of shards, a list of shard files, or a MetaSchedule
     work_dir (converted with ``tunezoo.convert.import_database``, which needs TVM). Every
-    check of :func:`tunezoo.contribute.check_contribution` runs first; records the dataset
+    check of :func:`tunezoo.contribution.check_contribution` runs first; records the dataset
     has on ``main`` are left out; the rest goes up as new files in one pull request whose
     description lists the counts and the validator's findings. ``main`` and existing
     files are never touched.

@@ -115,4 +115,38 @@ def _llvm_key(target: dict[str, Any]) -> str:
     return "llvm"
 
 
-__all__ = ["TargetKeyError", "derive_target_key", "validate_key"]
+def target_mismatch(target: Any, key: str) -> str | None:
+    """Why records whose TVM target dict is ``target`` cannot be filed under ``key``
+    (None: they can). The key may be more specific than the dict says (a device named at
+    import: ``cuda-rtx3070`` for ``arch: sm_86``), never different: another kind of
+    hardware, another CPU, another GPU architecture."""
+    try:
+        derived = derive_target_key(target)
+    except (TargetKeyError, TypeError, AttributeError) as exc:
+        return f"its target cannot be read ({exc})"
+    if derived == key:
+        return None
+    kind = derived.split("-")[0]
+    if key.split("-")[0] != kind:
+        return f"its target is {kind} ({derived}), not {key}"
+    spec = next((s for s in _REGISTRY if s.key == key), None)
+    if spec is not None and spec.llvm_cpu is not None:
+        mcpu = str(target.get("mcpu") or "")
+        if mcpu != spec.llvm_cpu:
+            return f"its target is for the CPU {mcpu or 'unnamed'!r} ({derived}), not {key}"
+    elif spec is not None and spec.tvm_tag is not None and re.fullmatch(r"cuda-sm\d+\w?", derived):
+        arch = _tag_arch(spec)
+        if arch is not None and f"cuda-{arch.replace('_', '')}" != derived:
+            return f"its target is {derived}, but {key} is {arch}"
+    return None
+
+
+def _tag_arch(spec: Any) -> str | None:
+    """The ``arch`` (``sm_86``) of a GPU target's TVM tag, or None if TVM cannot say."""
+    try:
+        return str(spec.tvm_target_dict().get("arch") or "") or None
+    except Exception:  # noqa: BLE001 - no TVM, or a tag it lacks: nothing to compare
+        return None
+
+
+__all__ = ["TargetKeyError", "derive_target_key", "target_mismatch", "validate_key"]

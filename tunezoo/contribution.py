@@ -240,11 +240,22 @@ def check_contribution(
             f"{len(found)} problem(s); fix them and try again:\n" + _listed(found)
         )
     wrong: list[str] = []
+    mismatch: dict[str, str | None] = {}  # target JSON -> why it is not target_key's
     for f in shard_files(dataset_dir, "records"):
-        for row, key in enumerate(pq.read_table(f, columns=["target_key"])[0].to_pylist()):
+        table = pq.read_table(f, columns=["target_key", "target"])
+        keys, targets = table[0].to_pylist(), table[1].to_pylist()
+        for row, (key, target) in enumerate(zip(keys, targets, strict=True)):
             if key != target_key:
                 where = f"{staged.get(str(f), f)}, row {row}, field 'target_key'"
                 wrong.append(f"{where}: {key!r}, not {target_key!r}")
+                continue
+            # the key column is whatever the importer was told: the target dict is what
+            # the records were measured on
+            if target not in mismatch:
+                mismatch[target] = _target_problem(target, target_key)
+            if mismatch[target] is not None:
+                where = f"{staged.get(str(f), f)}, row {row}, field 'target'"
+                wrong.append(f"{where}: {mismatch[target]}")
     if wrong:
         raise ContributionError(
             f"{label} refused: records for another target than {target_key!r}; "
@@ -256,6 +267,16 @@ def check_contribution(
     return CheckedContribution(
         dataset_dir, files, skipped, total, records, read_workloads(dataset_dir)
     )
+
+
+def _target_problem(target_json: str, target_key: str) -> str | None:
+    from tunezoo.target_keys import target_mismatch  # noqa: PLC0415
+
+    try:
+        target = json.loads(target_json)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    return target_mismatch(target, target_key)
 
 
 # ------------------------------------------------------------------------------ planning
