@@ -22,6 +22,7 @@ from tunezoo.records import (
     info,
     read_records,
     read_workloads,
+    shard_files,
     split_of,
     successful_candidates,
 )
@@ -213,7 +214,10 @@ def main() -> None:
     settings_per_record = records.column("measure_settings").to_pylist()
     cores = [str(json.loads(t).get("cpu_affinity")) for t in settings_per_record]
     rate = hourly_rate(created, cores)
-    shard_bytes = sum(p.stat().st_size for p in path.rglob("*.parquet"))
+    # the shards only: a collector's task cache (.task-cache/) is derived and git-ignored
+    shard_bytes = sum(
+        p.stat().st_size for k in ("records", "workloads") for p in shard_files(path, k)
+    )
     stats = {
         "summary": summary,
         "noise": noise,
