@@ -87,9 +87,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ------------------------------------------------------------------ starting points
 
 
+def _per_store(predictor: Predictor, where: str) -> Predictor:
+    """The benchmark adapts every method on per-store features: refuse another kind."""
+    if predictor.feature_version != FEATURE_VERSION:
+        raise SystemExit(
+            f"{where} reads {predictor.feature_version!r} features; bench_fewshot compares "
+            f"models of {FEATURE_VERSION!r} (a per-store predictor or meta-init)"
+        )
+    return predictor
+
+
 def pretrained_predictor(args, data: dict[str, RankingData], target: str) -> Predictor:
     if args.predictor:
-        return Predictor.load(args.predictor)
+        return _per_store(Predictor.load(args.predictor), args.predictor)
     config = TrainConfig(epochs=10 if args.quick else 60, patience=5, threads=1, seed=args.seed)
     print(f"--- training a predictor on train ({config.epochs} epochs max)")
     predictor, _ = train_predictor(
@@ -106,7 +116,7 @@ def pretrained_predictor(args, data: dict[str, RankingData], target: str) -> Pre
 
 def meta_init(args, data: dict[str, RankingData], target: str) -> Predictor:
     if args.init:
-        return load_init(Path(args.init))
+        return _per_store(load_init(Path(args.init)), args.init)
     config = MetaConfig(
         meta_steps=100 if args.quick else 400,
         eval_every=25 if args.quick else 50,

@@ -33,7 +33,7 @@ from tunezoo.meta import (
     within_labels,
 )
 from tunezoo.models import build_model
-from tunezoo.predictor import Predictor, fit_normalizer
+from tunezoo.predictor import Predictor, PredictorFormatError, fit_normalizer
 from tunezoo.training import RankingData, pairwise_loss
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "llvm-znver4"
@@ -369,3 +369,16 @@ def test_adaptation_on_real_records_improves_query_ranking(tmp_path):
     )
     assert adapted.metadata["adapted"]["candidates"] == 32
     assert adapted.metadata["adapted"]["steps"] == config.inner_steps
+
+
+def test_few_shot_eval_refuses_a_predictor_of_other_features():
+    """A trace-token predictor on per-store data would fail deep in torch with a size
+    mismatch: refused first, naming both feature versions."""
+    import dataclasses as dc  # noqa: PLC0415
+
+    from tunezoo.feature_kinds import TRACE  # noqa: PLC0415
+
+    data = synthetic_data(1)
+    trace = dc.replace(small_predictor(data), feature_version=TRACE.version)
+    with pytest.raises(PredictorFormatError, match=TRACE.version):
+        few_shot_eval(trace, data, k=8, draws=1, steps=1, lr=1e-3)

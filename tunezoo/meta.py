@@ -274,6 +274,12 @@ def few_shot_eval(
     per_draw: list[dict[str, float]] = []
     for draw in range(draws):
         predictor = start(draw) if callable(start) else start
+        if predictor.feature_version != data.features.feature_version:
+            raise PredictorFormatError(
+                f"the predictor reads {predictor.feature_version!r} features, the data holds "
+                f"{data.features.feature_version!r}; load the data with feature_version="
+                f"{predictor.feature_version!r}"
+            )
         model = predictor.model
         pool = TaskPool(data, predictor)
         params = detached_params(model)
