@@ -15,14 +15,11 @@ from pathlib import Path
 from tunezoo import cards, catalog, hub
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("artifact", type=Path)
-    parser.add_argument("--name", default=None, help="artifact name (default: folder name)")
-    args = parser.parse_args()
-    name = args.name or args.artifact.name
-    config = json.loads((args.artifact / "config.json").read_text())
-    raw = json.loads((args.artifact / "metrics.json").read_text())
+def rendered_card(artifact: Path, name: str | None = None) -> str:
+    """The card of the artifact folder ``artifact`` (named after the folder by default)."""
+    name = name or artifact.name
+    config = json.loads((artifact / "config.json").read_text())
+    raw = json.loads((artifact / "metrics.json").read_text())
     parsed = catalog.parse_name(name)
     spec = cards.model_card_spec(
         name=name,
@@ -36,8 +33,16 @@ def main() -> None:
         training_data=cards.training_data_from_metrics(raw),
         evaluation=raw.get("evaluation"),
     )
+    return hub.render_card(spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact", type=Path)
+    parser.add_argument("--name", default=None, help="artifact name (default: folder name)")
+    args = parser.parse_args()
     out = args.artifact / "README.md"
-    out.write_text(hub.render_card(spec))
+    out.write_text(rendered_card(args.artifact, args.name))
     print(f"wrote {out}")
 
 

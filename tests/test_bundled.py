@@ -105,3 +105,16 @@ def test_download_of_a_target_key_names_the_predictor_load_predictor_uses(tmp_pa
     assert where.name in printed and "bundled" in printed
     weights = "model.safetensors"
     assert sha256_file(tmp_path / "copy" / weights) == sha256_file(where.path / weights)
+
+
+CARDED = sorted(p.parent for p in artifacts_dir().glob("*/README.md"))
+
+
+@pytest.mark.parametrize("path", CARDED, ids=[p.name for p in CARDED])
+def test_a_bundled_card_is_what_its_metrics_render(path: Path):
+    """A card goes stale when metrics.json changes; re-render with
+    python scripts/render_model_card.py tunezoo/artifacts/<name>."""
+    from script_loader import loaded_script
+
+    with loaded_script("render_model_card") as script:
+        assert script.rendered_card(path) == (path / "README.md").read_text()
