@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     elapsed = time.monotonic() - start
+    if not reports:
+        raise SystemExit(
+            f"{args.root}: no MetaSchedule database below it (folders holding "
+            "database_workload.json / database_tuning_record.json or their .sqlite variant)"
+        )
 
     header = ("database", "fmt", "era", "TVM", "records", "upgraded", "set aside", "top reasons")
     rows = []

@@ -59,13 +59,18 @@ def test_size_limit_and_rejected_rows(tmp_path):
     data = make_dataset(tmp_path / "ds")
     (data / "rejected").mkdir()
     (data / "rejected" / "x.jsonl").write_text("{}\n")  # an import's refused rows: skipped
+    (data / "records" / "rejected").mkdir()  # at any depth (<key>/rejected/ of an import)
+    (data / "records" / "rejected" / "y.jsonl").write_text("{}\n")
     with pytest.raises(contrib.ContributionError, match="over the limit of 100"):
         contrib.check_contribution(
             data, "llvm-znver4", staging_dir=tmp_path / "s1", max_total_bytes=100
         )
     checked = contrib.check_contribution(data, "llvm-znver4", staging_dir=tmp_path / "s2")
-    assert [p.name for p in checked.skipped] == ["x.jsonl"]
+    assert sorted(p.name for p in checked.skipped) == ["x.jsonl", "y.jsonl"]
     assert checked.records.num_rows == 24
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(contrib.ContributionError, match=r"empty holds no record shards"):
+        contrib.check_contribution(tmp_path / "empty", "llvm-znver4", staging_dir=tmp_path / "s3")
 
 
 def test_loose_shards_are_sorted_by_their_metadata(tmp_path):

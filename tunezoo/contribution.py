@@ -170,7 +170,8 @@ def collect_files(source: str | Path | list[str | Path]) -> tuple[list[Path], li
         if p.is_dir() and not p.is_symlink():
             continue
         rel = p.relative_to(root)
-        (skipped if rel.parts[0] in SKIPPED_DIRS else files).append(p)
+        # at any depth: an import without --target writes <key>/rejected/
+        (skipped if any(d in SKIPPED_DIRS for d in rel.parts[:-1]) else files).append(p)
     return files, skipped
 
 
@@ -231,6 +232,11 @@ def check_contribution(
         )
     if problems:
         raise ContributionError(f"{label} refused, no file was uploaded:\n" + _listed(problems))
+    if not any(f.suffix == ".parquet" for f in files):
+        raise ContributionError(
+            f"{label} refused: {source} holds no record shards (.parquet); give the folder "
+            "`tunezoo records import` wrote, or a MetaSchedule work_dir"
+        )
     dataset_dir = Path(staging_dir)
     staged = stage(files, dataset_dir)
     found = [str(replace(p, file=str(staged.get(p.file, p.file)))) for p in validate(dataset_dir)]
