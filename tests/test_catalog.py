@@ -204,6 +204,10 @@ def test_saving_keeps_the_catalog_readable_by_others(tmp_path):
     cat.load_catalog(path).with_artifact(cat.Artifact.from_dict(META)).save()
     assert path.stat().st_mode & 0o777 == 0o640  # an existing one keeps its mode
     assert len(cat.load_catalog(path).artifacts) == 2
+    link = tmp_path / "linked.json"
+    link.symlink_to(path)  # e.g. $TUNEZOO_CATALOG pointing at a team's shared file
+    cat.load_catalog(link).with_artifact(cat.Artifact.from_dict(DATASET)).save()
+    assert link.is_symlink() and len(cat.load_catalog(path).artifacts) == 3
 
 
 def test_malformed_entries_are_refused_naming_the_field():

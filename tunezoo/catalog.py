@@ -409,6 +409,8 @@ class Catalog:
     def save(self, path: str | Path | None = None) -> Path:
         """Write atomically (temp file, fsync, rename): a crash never leaves half a table."""
         target = Path(path or self.path or default_catalog_path())
+        if target.is_symlink():  # a shared catalog linked in: update it, keep the link
+            target = target.resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:

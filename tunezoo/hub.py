@@ -464,6 +464,7 @@ def _record(
     """Pin ``revision`` in the catalog entry ``name`` and save the catalog (read, changed
     and written under a lock, so two publications at once both land)."""
     path = Path(catalog) if catalog is not None else cat.default_catalog_path()
+    path = path.resolve() if path.is_symlink() else path  # one lock for the shared file
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
