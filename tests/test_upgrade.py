@@ -176,7 +176,10 @@ def test_provenance_from_readme() -> None:
     other = provenance_for(src.parent / "dolly-v2-3b")
     assert other.commit == "66135d63eddd35c5b02bad86415a48e5c116b894"
     explicit = provenance_for(src, repo="me/fork", commit="abc", license="MIT")
-    assert explicit.source.startswith("github:me/fork@abc:") and explicit.license == "MIT"
+    assert explicit.source == "github:me/fork@abc" and explicit.license == "MIT"
+    # another repository than the README lists: nothing of the listed one is mixed in
+    fork = provenance_for(src, repo="me/fork")
+    assert fork.source == "github:me/fork" and fork.license is None
     rows, lic = parse_readme((EXTERNAL / "README.md").read_text())
     assert lic == "Apache-2.0" and len(rows) >= 8
 

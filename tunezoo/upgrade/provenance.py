@@ -124,6 +124,11 @@ def provenance_for(
     rel = src.relative_to(root).as_posix()
     owner_repo, _, inner = rel.partition("/")
     rows, lic = parse_readme(readme.read_text(encoding="utf-8"))
+    listed = owner_repo.replace("__", "/", 1) if "__" in owner_repo else None
+    if repo is not None and listed is not None and repo != listed:
+        # the caller names another repository (a fork, a re-upload): the README's commit,
+        # path and licence describe the listed one, and must not be mixed into it
+        return prov
     if "__" in owner_repo:
         prov.repo = prov.repo or owner_repo.replace("__", "/", 1)
         prov.path = prov.path or inner or None
