@@ -292,3 +292,20 @@ def test_datasheet_says_why_a_workload_has_few_schedules(datasheet, tmp_path):
     records.write_shards(tmp_path / "failed", wl4, rec4)
     partial = datasheet.partial_workloads(tmp_path / "failed")
     assert partial and all(w["distinct"] == 3 and w["why"] == "failed: 1 build" for w in partial)
+
+
+def test_the_committed_sample_is_rebuilt_from_the_grown_dataset(tmp_path, monkeypatch):
+    """scripts/make_sample.py --until gives back the sample in the package, record for
+    record, though the dataset has grown since."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["make_sample.py", "--dataset", str(root / "data/llvm-znver4"), "--out",
+            str(tmp_path / "sample"), "--until", "2026-11-24T12:54:00+00:00"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with loaded_script("make_sample") as script:
+        script.main()
+    ids = records.read_records(tmp_path / "sample").column("record_id").to_pylist()
+    committed = records.read_records(root / "tunezoo/samples/llvm-znver4")
+    assert sorted(ids) == sorted(committed.column("record_id").to_pylist())
