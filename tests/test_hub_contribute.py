@@ -132,3 +132,20 @@ def test_the_public_contribute_is_the_function_whatever_was_imported():
     import tunezoo.hub
 
     assert tunezoo.contribute is tunezoo.hub.contribute and callable(tunezoo.contribute)
+
+
+def test_workloads_whose_module_is_not_their_id_are_refused(tmp_path):
+    """Every record of a workload is filed under its id: a module that hashes to another
+    id (or is no module) would mislabel them all."""
+    wl, rec = tables()
+    rows = wl.to_pylist()
+    texts = [r["mod_json"] for r in rows]
+    for r, text in zip(rows, texts[1:] + texts[:1], strict=True):
+        r["mod_json"] = text  # each workload gets its neighbour's module
+    rows[0]["mod_json"] = "{}"
+    write_shards(tmp_path / "ds", pa.Table.from_pylist(rows, schema=wl.schema), rec)
+    with pytest.raises(contrib.ContributionError, match="module is not what their id") as err:
+        contrib.check_contribution(tmp_path / "ds", "llvm-znver4", staging_dir=tmp_path / "s")
+    message = str(err.value)
+    assert "row 0, field 'mod_json': not a TVM module" in message
+    assert "field 'workload_id'" in message

@@ -267,12 +267,43 @@ def check_contribution(
             f"{label} refused: records for another target than {target_key!r}; "
             "contribute each target separately:\n" + _listed(wrong)
         )
+    unhashed = _workload_problems(dataset_dir, staged)
+    if unhashed:
+        raise ContributionError(
+            f"{label} refused: workloads whose module is not what their id says (the id is "
+            "MetaSchedule's structural hash of mod_json; write them with tunezoo records "
+            "import or tunezoo collect):\n" + _listed(unhashed)
+        )
     records = read_records(dataset_dir)
     if records.num_rows == 0:
         raise ContributionError(f"{label} refused: no records in {source}")
     return CheckedContribution(
         dataset_dir, files, skipped, total, records, read_workloads(dataset_dir)
     )
+
+
+def _workload_problems(dataset_dir: Path, staged: dict[str, Path]) -> list[str]:
+    """Workload rows whose ``mod_json`` is not a TVM module hashing to their id: every
+    record of a workload is filed under that id, so a wrong module would mislabel them."""
+    import tvm  # noqa: PLC0415 - only checking a contribution needs TVM here
+
+    from tunezoo.workloads import workload_id  # noqa: PLC0415
+
+    problems = []
+    for f in shard_files(dataset_dir, "workloads"):
+        table = pq.read_table(f, columns=["workload_id", "mod_json"])
+        for row, (wid, text) in enumerate(zip(table[0].to_pylist(), table[1].to_pylist(),
+                                              strict=True)):  # fmt: skip
+            where = f"{staged.get(str(f), f)}, row {row}"
+            try:
+                actual = workload_id(tvm.ir.load_json(text))
+            except Exception as exc:  # noqa: BLE001 - any parse failure is the row's fault
+                first = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+                problems.append(f"{where}, field 'mod_json': not a TVM module ({first[0][:200]})")
+                continue
+            if actual != wid:
+                problems.append(f"{where}, field 'workload_id': {wid}, its module is {actual}")
+    return problems
 
 
 def _target_problem(target_json: str, target_key: str) -> str | None:

@@ -1,8 +1,9 @@
-"""Real schema-v1 record shards for the Hub tests, made without TVM in milliseconds.
+"""Real schema-v1 record shards for the Hub tests, made in milliseconds.
 
-Rows are shaped like MetaSchedule's (a trace is trace JSON, run times are seconds), and
-every record id is the real hash of (workload, trace, target), so deduplication against
-the Hub works exactly as it does for measured data. ``first`` offsets the traces: two
+Rows are shaped like MetaSchedule's (a trace is trace JSON, run times are seconds), every
+workload is a real TVM module (a matmul) whose structural hash is its id, and every
+record id is the real hash of (workload, trace, target), so deduplication and the
+contribution checks work exactly as they do for measured data. ``first`` offsets the traces: two
 calls with disjoint ``range(first, first + per_workload)`` give disjoint record ids.
 """
 
@@ -18,7 +19,25 @@ from tunezoo.records import record_row, write_shards
 from tunezoo.schema import RECORD_SCHEMA, WORKLOAD_SCHEMA
 
 CREATED = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
-WORKLOADS = [str(7_000_000 + i) for i in range(8)]
+
+
+def _matmul(rows: int) -> tuple[str, str]:
+    """(workload id, TVM JSON) of a ``rows`` x 64 x 64 matmul whose block is ``C``."""
+    import tvm
+    from tvm import te
+
+    from tunezoo.workloads import workload_id
+
+    a = te.placeholder((rows, 64), name="A")
+    b = te.placeholder((64, 64), name="B")
+    k = te.reduce_axis((0, 64), name="k")
+    c = te.compute((rows, 64), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
+    mod = tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+    return workload_id(mod), tvm.ir.save_json(mod)
+
+
+MODULES = dict(_matmul(64 + 8 * i) for i in range(8))  # workload id -> TVM JSON
+WORKLOADS = list(MODULES)
 _TARGETS = {
     "llvm-znver4": {"kind": "llvm", "mcpu": "znver4", "num-cores": 2},
     "cuda-a100": {"kind": "cuda", "arch": "sm_80", "max_threads_per_block": 1024},
@@ -69,7 +88,7 @@ def tables(
         {
             "workload_id": w,
             "name": f"matmul_{w[-2:]}",
-            "mod_json": "{}",
+            "mod_json": MODULES[w],
             "tvmscript": None,
             "flops": 2.0 * 64**3,
             "models": [{"model": "testnet", "weight": 1}],
