@@ -8,7 +8,9 @@ Before anything leaves the machine it must pass, in order:
    name says (Parquet magic, UTF-8 JSON, text), under the size limits. Executables,
    archives and pickles are refused by their magic bytes whatever they are called;
 2. the schema validator (:func:`tunezoo.records.validate`): every file, row and field;
-3. the target: every record must be for the target the contribution is filed under.
+3. the target: every record must be for the target the contribution is filed under, by
+   its key and by the TVM target dict it was measured with;
+4. the workloads: each ``mod_json`` must be a TVM module whose structural hash is its id.
 
 Then the records the Hub dataset already has (by record id) are dropped and the rest is
 written as *new* shards (content-derived names), so a pull request only ever adds files.
@@ -285,9 +287,7 @@ def check_contribution(
 def _workload_problems(dataset_dir: Path, staged: dict[str, Path]) -> list[str]:
     """Workload rows whose ``mod_json`` is not a TVM module hashing to their id: every
     record of a workload is filed under that id, so a wrong module would mislabel them."""
-    import tvm  # noqa: PLC0415 - only checking a contribution needs TVM here
-
-    from tunezoo.workloads import workload_id  # noqa: PLC0415
+    from tunezoo.workloads import load_workload, workload_id  # noqa: PLC0415 - imports TVM
 
     problems = []
     for f in shard_files(dataset_dir, "workloads"):
@@ -296,7 +296,7 @@ def _workload_problems(dataset_dir: Path, staged: dict[str, Path]) -> list[str]:
                                               strict=True)):  # fmt: skip
             where = f"{staged.get(str(f), f)}, row {row}"
             try:
-                actual = workload_id(tvm.ir.load_json(text))
+                actual = workload_id(load_workload(text))
             except Exception as exc:  # noqa: BLE001 - any parse failure is the row's fault
                 first = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
                 problems.append(f"{where}, field 'mod_json': not a TVM module ({first[0][:200]})")

@@ -73,9 +73,17 @@ def _reject(report: ImportReport, file: str, line: int, field_: str | None, reas
     )
 
 
-def _read_lines(path: Path) -> list[tuple[int, str]]:
+def read_lines(path: Path, limit: int | None = None) -> list[tuple[int, str]]:
+    """(line number, line) of the non-blank lines of a database file, bad bytes replaced
+    (a bad line is refused on its own later); the first ``limit`` of them if given."""
+    out = []
     with open(path, encoding="utf-8", errors="replace") as fh:
-        return [(i + 1, ln) for i, ln in enumerate(fh) if ln.strip()]
+        for i, ln in enumerate(fh):
+            if ln.strip():
+                out.append((i + 1, ln))
+                if len(out) == limit:
+                    break
+    return out
 
 
 def run_secs_problem(value) -> str | None:
@@ -137,7 +145,7 @@ def import_database(
 
     workloads: list = []  # index in file -> (Workload object, workload id) or None
     workload_rows: dict[str, dict] = {}
-    for lineno, raw in _read_lines(wl_path):
+    for lineno, raw in read_lines(wl_path):
         try:
             obj = json.loads(raw)
             wl = ms.database.Workload.from_json(obj)
@@ -157,7 +165,7 @@ def import_database(
 
     rows: list[dict] = []
     first_target: tuple[int, dict] | None = None
-    for lineno, raw in _read_lines(rec_path):
+    for lineno, raw in read_lines(rec_path):
         try:
             obj = json.loads(raw)
         except ValueError as exc:

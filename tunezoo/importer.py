@@ -25,6 +25,7 @@ from tunezoo.convert import (
     DatabaseFormatError,
     ImportReport,
     import_database,
+    read_lines,
 )
 from tunezoo.records import write_rejected
 
@@ -69,7 +70,7 @@ def needs_upgrade(db_dir: str | Path) -> bool:
     db = Path(db_dir)
     if input_format(db) == "sqlite":
         return True
-    for _, line in _first_lines(db / WORKLOAD_FILE):
+    for _, line in _sniff(db / WORKLOAD_FILE):
         try:
             graph = json.loads(decode_workload_b64(json.loads(line)[1]))
         except Exception:  # noqa: BLE001 - unreadable here: try the next line
@@ -77,22 +78,12 @@ def needs_upgrade(db_dir: str | Path) -> bool:
         if detect_era(graph) != ERA_CURRENT:
             return True
         break
-    return any('["GetBlock"' in line for _, line in _first_lines(db / RECORD_FILE))
+    return any('["GetBlock"' in line for _, line in _sniff(db / RECORD_FILE))
 
 
-def _first_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, line) of up to :data:`SNIFF_LINES` non-blank lines (bad bytes
-    replaced; none if there is no file)."""
-    if not path.exists():
-        return []
-    out = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                out.append((lineno, line))
-                if len(out) == SNIFF_LINES:
-                    break
-    return out
+def _sniff(path: Path) -> list[tuple[int, str]]:
+    """The first :data:`SNIFF_LINES` non-blank lines of a database file (none if absent)."""
+    return read_lines(path, SNIFF_LINES) if path.exists() else []
 
 
 def import_any(
@@ -196,7 +187,7 @@ def _single_derived_key(db: Path, device: str | None) -> str:
     can be read (a bad line costs that line at import, not the whole import)."""
     from tunezoo.target_keys import TargetKeyError, derive_target_key  # noqa: PLC0415
 
-    lines = _first_lines(db / RECORD_FILE)
+    lines = _sniff(db / RECORD_FILE)
     if not lines:
         raise DatabaseFormatError(f"{db / RECORD_FILE}: no records")
     problems = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tunezoo.targets import _REGISTRY, KEY_PATTERN, gpu_key_for_name
+from tunezoo.targets import _REGISTRY, KEY_PATTERN, _registry, gpu_key_for_name
 
 
 class TargetKeyError(ValueError):
@@ -129,7 +129,7 @@ def target_mismatch(target: Any, key: str) -> str | None:
     kind = derived.split("-")[0]
     if key.split("-")[0] != kind:
         return f"its target is {kind} ({derived}), not {key}"
-    spec = next((s for s in _REGISTRY if s.key == key), None)
+    spec = _registry().get(key)
     if spec is not None and spec.llvm_cpu is not None:
         mcpu = str(target.get("mcpu") or "")
         if mcpu != spec.llvm_cpu:
