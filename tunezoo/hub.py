@@ -388,18 +388,19 @@ def _git_oid(path: Path) -> str:
 
 
 def _verify_remote(
-    api: HfApi, repo: str, repo_type: str, revision: str, local: dict[str, Path]
+    api: HfApi,
+    repo: str,
+    repo_type: str,
+    revision: str,
+    local: dict[str, Path],
+    pins: dict[str, cat.FilePin],
 ) -> dict[str, cat.FilePin]:
-    """Pins for ``local`` files, after checking that the commit holds exactly those bytes."""
-    remote = {
-        f.path: f
-        for f in api.list_repo_tree(repo, recursive=True, revision=revision, repo_type=repo_type)
-        if isinstance(f, RepoFile)
-    }
-    pins, wrong = {}, []
+    """``pins`` (of the ``local`` files, hashed before the upload), after checking that
+    the commit holds exactly those bytes."""
+    remote = _remote_files(api, repo, revision, repo_type)
+    wrong = []
     for path, file in sorted(local.items()):
-        digest, size = _sha256(file)
-        pins[path] = cat.FilePin(digest, size)
+        digest, size = pins[path].sha256, pins[path].size
         entry = remote.get(path)
         if entry is None:
             wrong.append(f"{path}: missing")
@@ -566,9 +567,8 @@ def publish_model(
         "training_data": training_data,
     }
     local = {p.name: p for p in files}
-    _catalog_entry(
-        cat.load_catalog(catalog), name, repo, _UNPUBLISHED, _local_pins(local), **entry_fields
-    )
+    local_pins = _local_pins(local)
+    _catalog_entry(cat.load_catalog(catalog), name, repo, _UNPUBLISHED, local_pins, **entry_fields)
     api = _api()
     ops = [CommitOperationAdd(p.name, str(p)) for p in files]
     ops.append(CommitOperationAdd("README.md", readme))
@@ -577,7 +577,7 @@ def publish_model(
         info = api.create_commit(
             repo, ops, commit_message=commit_message or f"Publish {name}", repo_type="model"
         )
-    pins = _verify_remote(api, repo, "model", info.oid, local)
+    pins = _verify_remote(api, repo, "model", info.oid, local, local_pins)
     artifact, path = _record(name, repo, info.oid, pins, catalog, **entry_fields)
     return PublishResult(artifact, info.oid, info.commit_url, path)
 
@@ -727,8 +727,9 @@ def publish_dataset(
             "metrics": {**stats, "splits": counts["splits"]},
         }
         local = {**all_shards, f"{prefix}info.json": info_file, "README.md": readme}
+        local_pins = _local_pins(local)
         _catalog_entry(
-            cat.load_catalog(catalog), name, repo, _UNPUBLISHED, _local_pins(local), **entry_fields
+            cat.load_catalog(catalog), name, repo, _UNPUBLISHED, local_pins, **entry_fields
         )
         new = {p: f for p, f in shards.items() if p not in remote}
         ops = [CommitOperationAdd(p, str(f)) for p, f in sorted(new.items())]
@@ -741,7 +742,7 @@ def publish_dataset(
             commit = api.create_commit(
                 repo, ops, commit_message=message, repo_type="dataset", parent_commit=head
             )
-        pins = _verify_remote(api, repo, "dataset", commit.oid, local)
+        pins = _verify_remote(api, repo, "dataset", commit.oid, local, local_pins)
     artifact, path = _record(name, repo, commit.oid, pins, catalog, **entry_fields)
     return PublishResult(artifact, commit.oid, commit.commit_url, path)
 
