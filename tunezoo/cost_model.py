@@ -25,7 +25,6 @@ cost models (``"xgb"``) the same statistics, so baselines are measured the same 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
@@ -256,18 +255,11 @@ class TunezooCostModel(PyCostModel):
         if adapt is not None and adapt_kwargs:
             raise ValueError("give either adapt=AdaptConfig(...) or its fields, not both")
         self.mode: str = mode
-        self.adapt: AdaptConfig = adapt or AdaptConfig(**adapt_kwargs)
-        self.predictor: Predictor = dataclasses.replace(
-            predictor,
-            model=copy.deepcopy(predictor.model),
-            mean=predictor.mean.detach().clone(),
-            std=predictor.std.detach().clone(),
-            metadata=copy.deepcopy(predictor.metadata),
-        )
+        self._use_adapt(adapt or AdaptConfig(**adapt_kwargs))
+        self.predictor: Predictor = predictor.copy()
         self.predictor.model.eval()
         self._groups: dict[str, _Group] = {}
         self._optimizer: torch.optim.Optimizer | None = None
-        self._rng = np.random.default_rng(self.adapt.seed)
         self._stats = _new_stats(mode)
         self._features = CandidateFeatureCache(feature_cache_size, predictor.feature_version)
         # raw scores by candidate key, valid until the weights change (_train clears it)
@@ -388,8 +380,7 @@ class TunezooCostModel(PyCostModel):
         p.mean.copy_(mean)
         p.std.copy_(std)
         p.model.eval()
-        self.adapt = adapt
-        self._rng = np.random.default_rng(adapt.seed)
+        self._use_adapt(adapt)
         self._groups = {k: _Group(mats[k], latencies[k]) for k in mats}
         self.mode = sidecar.get("mode", self.mode)
         self._stats = {**_new_stats(self.mode), **sidecar.get("stats", {}), "mode": self.mode}
@@ -424,8 +415,7 @@ class TunezooCostModel(PyCostModel):
         out.load(str(target))
         out.set_mode(mode)  # an explicit mode wins over the saved one
         if adapt is not None:  # and so do explicit adaptation settings
-            out.adapt = adapt
-            out._rng = np.random.default_rng(adapt.seed)
+            out._use_adapt(adapt)
         return out
 
     def raw_scores(self, workload_key: str, mats: Sequence[np.ndarray]) -> np.ndarray:
@@ -434,6 +424,11 @@ class TunezooCostModel(PyCostModel):
         it is there to match :meth:`MetaAdaptiveCostModel.raw_scores`."""
         del workload_key
         return self.predictor.score_matrices(list(mats))
+
+    def _use_adapt(self, adapt: AdaptConfig) -> None:
+        """Adaptation settings, and the subsampling generator seeded by them."""
+        self.adapt: AdaptConfig = adapt
+        self._rng = np.random.default_rng(adapt.seed)
 
     def set_mode(self, mode: Mode) -> None:
         """Switch between frozen and adaptive (e.g. freeze a model adapted earlier)."""

@@ -651,14 +651,7 @@ def adapt(
             f"features are {data.features.feature_version!r}, the initialisation was trained "
             f"on {init.feature_version!r}"
         )
-    out = Predictor(
-        copy.deepcopy(init.model),
-        init.mean.clone(),
-        init.std.clone(),
-        init.target_key,
-        init.feature_version,
-        copy.deepcopy(init.metadata),
-    )
+    out = init.copy()
     pool = TaskPool(data, out)
     out.metadata["adapted"] = {
         "steps": steps,

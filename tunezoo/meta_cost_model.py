@@ -15,8 +15,6 @@ another's weights (no forgetting, no interference between tasks of a session).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,13 +98,7 @@ class MetaAdaptiveCostModel(PyCostModel):
             raise ValueError("max_support must be at least 2")
         # a copy, like TunezooCostModel's: load() overwrites these weights in place, and
         # the caller's predictor may serve other sessions
-        self.init = dataclasses.replace(
-            init,
-            model=copy.deepcopy(init.model),
-            mean=init.mean.detach().clone(),
-            std=init.std.detach().clone(),
-            metadata=copy.deepcopy(init.metadata),
-        )
+        self.init = init.copy()
         self.init.model.eval()
         self.max_support = max_support
         self.meta: dict[str, Any] = dict(init.metadata[META_KEY])

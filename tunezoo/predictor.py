@@ -11,6 +11,7 @@ tensors are refused with a message that says what to do. Nothing is unpickled.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -129,6 +130,18 @@ class Predictor:
             "score": "higher is faster; trained on normalised throughput per workload",
             "metadata": self.metadata,
         }
+
+    def copy(self) -> Predictor:
+        """An independent copy (weights, normaliser, metadata): what a cost model trains or
+        loads into, leaving the caller's predictor as it was."""
+        return Predictor(
+            copy.deepcopy(self.model),
+            self.mean.detach().clone(),
+            self.std.detach().clone(),
+            self.target_key,
+            self.feature_version,
+            copy.deepcopy(self.metadata),
+        )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Weights and normaliser as the flat dict every tunezoo safetensors file holds."""
