@@ -444,8 +444,13 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
 
+def _usable(values: Sequence[float]) -> list[float]:
+    """The values a geometric mean can take (finite and positive)."""
+    return [v for v in values if v is not None and math.isfinite(v) and v > 0]
+
+
 def geomean(values: Sequence[float]) -> float:
-    ok = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    ok = _usable(values)
     return float(np.exp(np.mean(np.log(ok)))) if ok else math.nan
 
 
@@ -557,7 +562,7 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
 
 def _counted(values: Sequence[float]) -> int:
     """How many values a geomean uses (see :func:`geomean`)."""
-    return sum(1 for v in values if v is not None and math.isfinite(v) and v > 0)
+    return len(_usable(values))
 
 
 # ------------------------------------------------------------------------- reporting
