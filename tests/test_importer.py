@@ -63,7 +63,40 @@ def test_current_database_key_is_derived_from_its_target(tuned_db, tmp_path):
     assert result.upgraded is False
     copy = tmp_path / "copy"
     shutil.copytree(tuned_db, copy)
-    assert import_any(copy, tmp_path / "out2", target_key="llvm-znver4").reports
+    # a local import may file a CPU's records under the key its user names
+    assert import_any(copy, tmp_path / "out3", target_key="llvm-znver4").reports
+    # a key more specific than the target dict (the machine's own name) is honoured
+    named = import_any(copy, tmp_path / "out2", target_key="llvm-lab-box-7")
+    assert named.reports["llvm-lab-box-7"].records == result.reports[detect_target()].records
+
+
+def test_records_are_not_filed_under_another_kind_of_hardware(tuned_db, tmp_path, capsys):
+    """--target names where records go, but CPU records filed under a GPU key would teach
+    that target's predictor the wrong hardware: each is refused, named."""
+    out = tmp_path / "out"
+    code = cli(["records", "import", str(tuned_db), "--out", str(out), "--target", "cuda-a100"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "nothing imported" in err
+    (rejected,) = (out / "rejected").glob("*.jsonl")
+    rows = [json.loads(line) for line in rejected.read_text().splitlines()]
+    assert rows and all(r["field"] == "target" for r in rows)
+    assert "its target is llvm" in rows[0]["reason"] and "without --target" in rows[0]["reason"]
+    assert not list(out.glob("records/*.parquet"))
+
+
+def test_device_is_refused_for_a_database_of_two_kinds_of_hardware(tmp_path):
+    """The vicuna database holds Metal and OpenCL records: one --device cannot name both,
+    and nothing is written when it is refused."""
+    from tunezoo.convert import DatabaseFormatError  # noqa: PLC0415
+
+    out = tmp_path / "out"
+    src = _external("mlc-ai__mlc-llm/log_db/vicuna-v1-7b")
+    with pytest.raises(DatabaseFormatError, match=r"names one device.*metal: \d+, opencl: \d+"):
+        import_any(src, out, device="m2-max")
+    assert not out.exists() or not any(out.rglob("*.parquet"))
+    result = import_any(src, out)  # without it, each record's key comes from its target
+    assert sorted(k.split("-")[0] for k in result.reports) == ["metal", "opencl"]
 
 
 def test_a_corrupt_first_workload_line_of_an_old_database_costs_that_line_only(tmp_path):

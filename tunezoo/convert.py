@@ -128,6 +128,7 @@ def import_database(
     from tvm.s_tir import meta_schedule as ms  # noqa: PLC0415
 
     from tunezoo.hardware import Hardware  # noqa: PLC0415
+    from tunezoo.target_keys import target_mismatch  # noqa: PLC0415
     from tunezoo.workloads import workload_id, workload_row  # noqa: PLC0415
 
     db = Path(db_dir)
@@ -165,6 +166,7 @@ def import_database(
 
     rows: list[dict] = []
     first_target: tuple[int, dict] | None = None
+    fits: dict[str, str] = {}  # target kind -> why it cannot be filed under target_key ("": it can)
     for lineno, raw in read_lines(rec_path):
         try:
             obj = json.loads(raw)
@@ -195,6 +197,20 @@ def import_database(
                 "target",
                 f"target is {kind}, line {first_target[0]}'s is {first_target[1]} (the target "
                 "differs): a database holds one kind of hardware; import one target at a time",
+                raw,
+            )
+            continue
+        fit = fits.get(kind)
+        if fit is None:
+            fits[kind] = fit = target_mismatch(target, target_key, cpu=False) or ""
+        if fit:
+            _reject(
+                report,
+                *origin(lineno),
+                "target",
+                f"{fit}: records are filed under the hardware they were measured on; import "
+                "them without --target (the key is derived from each record) or name a key "
+                "that fits",
                 raw,
             )
             continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +149,8 @@ def import_any(
                 or f"{db}: no record could be upgraded to TVM 0.27; reasons: "
                 f"{rep.top_reasons(3)}{where}"
             )
+        if device and target_key is None:
+            _one_kind_for_device(db, device, rep.record_target_keys)
         old_hash = {}
         for old, new in rep.hash_map.items():
             old_hash.setdefault(new, old)
@@ -180,6 +182,19 @@ def import_any(
                 record_origins=origins[key],  # refusals name the user's own lines
             )
     return result
+
+
+def _one_kind_for_device(db: Path, device: str, keys: list[str]) -> None:
+    """Refuse ``--device`` on a database of several kinds of hardware: it names one device,
+    and would otherwise give the CPU records of a mixed database a GPU's name."""
+    kinds = Counter(key.split("-")[0] for key in keys)
+    if len(kinds) > 1:
+        counts = ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items()))
+        raise DatabaseFormatError(
+            f"{db}: --device {device!r} names one device, but the database holds records "
+            f"for {len(kinds)} kinds of hardware ({counts} records); import it without "
+            "--device (each record's key is derived from its target) or with --target KEY"
+        )
 
 
 def _single_derived_key(db: Path, device: str | None) -> str:

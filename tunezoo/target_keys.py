@@ -115,11 +115,13 @@ def _llvm_key(target: dict[str, Any]) -> str:
     return "llvm"
 
 
-def target_mismatch(target: Any, key: str) -> str | None:
+def target_mismatch(target: Any, key: str, *, cpu: bool = True) -> str | None:
     """Why records whose TVM target dict is ``target`` cannot be filed under ``key``
     (None: they can). The key may be more specific than the dict says (a device named at
     import: ``cuda-rtx3070`` for ``arch: sm_86``), never different: another kind of
-    hardware, another CPU, another GPU architecture."""
+    hardware, another CPU, another GPU architecture. ``cpu=False`` lets a CPU's records go
+    under another CPU's key: a local import files them where its user says (records keep
+    their full target dict), a contribution to a shared dataset may not."""
     try:
         derived = derive_target_key(target)
     except (TargetKeyError, TypeError, AttributeError) as exc:
@@ -130,7 +132,7 @@ def target_mismatch(target: Any, key: str) -> str | None:
     if key.split("-")[0] != kind:
         return f"its target is {kind} ({derived}), not {key}"
     spec = _registry().get(key)
-    if spec is not None and spec.llvm_cpu is not None:
+    if spec is not None and spec.llvm_cpu is not None and cpu:
         mcpu = str(target.get("mcpu") or "")
         if mcpu != spec.llvm_cpu:
             return f"its target is for the CPU {mcpu or 'unnamed'!r} ({derived}), not {key}"
