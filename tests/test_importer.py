@@ -99,6 +99,17 @@ def test_device_is_refused_for_a_database_of_two_kinds_of_hardware(tmp_path):
     assert sorted(k.split("-")[0] for k in result.reports) == ["metal", "opencl"]
 
 
+def test_target_and_device_together_are_refused_in_one_line(tmp_path, capsys):
+    src = _external("mlc-ai__mlc-llm/log_db/vicuna-v1-7b")
+    args = ["records", "import", str(src), "--out", str(tmp_path / "out")]
+    assert cli([*args, "--target", "metal", "--device", "m2-max"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tunezoo: error: --target files every record") and "not both" in err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="not both"):
+        import_any(src, tmp_path / "out", target_key="metal", device="m2-max")
+
+
 def test_a_corrupt_first_workload_line_of_an_old_database_costs_that_line_only(tmp_path):
     """The era is told from the first workload line that can be read: one bad line must
     not send a TVM 0.12 database down the current-format path, where every record fails."""

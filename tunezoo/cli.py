@@ -104,9 +104,11 @@ def cmd_records_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_records_import(args: argparse.Namespace) -> int:
-    from tunezoo.importer import import_any  # noqa: PLC0415
+    from tunezoo.importer import DEVICE_OR_TARGET, import_any  # noqa: PLC0415
     from tunezoo.targets import get_target  # noqa: PLC0415
 
+    if args.target is not None and args.device is not None:
+        raise UsageError(DEVICE_OR_TARGET)
     if args.target is not None:
         get_target(args.target)  # unknown keys fail before any work
     result = import_any(

@@ -86,6 +86,12 @@ def _sniff(path: Path) -> list[tuple[int, str]]:
     return read_lines(path, SNIFF_LINES) if path.exists() else []
 
 
+DEVICE_OR_TARGET = (
+    "--target files every record under one key and --device names the hardware to derive "
+    "each record's key from: give one of them, not both"
+)
+
+
 def import_any(
     db_dir: str | Path,
     out_dir: str | Path,
@@ -102,6 +108,8 @@ def import_any(
     force: bool = False,
 ) -> ImportResult:
     """Import a MetaSchedule database of any era into Parquet shards (see module doc)."""
+    if target_key is not None and device is not None:
+        raise ValueError(DEVICE_OR_TARGET)
     db, out = Path(db_dir), Path(out_dir)
     if not needs_upgrade(db):
         if target_key is None:
