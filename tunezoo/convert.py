@@ -165,8 +165,8 @@ def import_database(
         return record_origins[lineno - 1] if record_origins else (RECORD_FILE, lineno)
 
     rows: list[dict] = []
-    first_target: tuple[int, dict] | None = None
-    fits: dict[str, str] = {}  # target kind -> why it cannot be filed under target_key ("": it can)
+    first_target: tuple[int, str] | None = None
+    misfit: str | None = None  # why the database's target cannot go under target_key
     for lineno, raw in read_lines(rec_path):
         try:
             obj = json.loads(raw)
@@ -188,8 +188,9 @@ def import_database(
             )
             continue
         kind = _target_kind(target)
-        if first_target is None:
+        if first_target is None:  # every record kept is of this kind: one check for all
             first_target = (origin(lineno)[1], kind)
+            misfit = target_mismatch(target, target_key, cpu=False)
         elif kind != first_target[1]:
             _reject(
                 report,
@@ -200,15 +201,12 @@ def import_database(
                 raw,
             )
             continue
-        fit = fits.get(kind)
-        if fit is None:
-            fits[kind] = fit = target_mismatch(target, target_key, cpu=False) or ""
-        if fit:
+        if misfit:
             _reject(
                 report,
                 *origin(lineno),
                 "target",
-                f"{fit}: records are filed under the hardware they were measured on; import "
+                f"{misfit}: records are filed under the hardware they were measured on; import "
                 "them without --target (the key is derived from each record) or name a key "
                 "that fits",
                 raw,
