@@ -464,6 +464,7 @@ def workload_summary(
         seeds = sorted(set(by_seed) & set(base))
         row: dict[str, Any] = {"seeds": seeds}
         t_base, t_mine, b_base, b_mine, n_base, n_mine, reached = [], [], [], [], [], [], 0
+        first = []  # when each session's first measurement came back (for the ceiling)
         for s in seeds:
             ref = base[s]["history"]
             mine = by_seed[s]["history"]
@@ -482,6 +483,7 @@ def workload_summary(
                 else (session_end(mine) if mine else _unmeasured(by_seed[s], ref))
             )
             n_mine.append(got[0])
+            first.append(float(mine[0][1]) if mine else math.nan)
             t_mine.append(got[1])
             b_mine.append(got[2])
             n_base.append(hit_ref[0])
@@ -493,6 +495,7 @@ def workload_summary(
         row["time_speedup_batch_end"] = _mean(b_base) / _mean(b_mine) if b_mine else math.nan
         row["trial_speedup"] = _mean(n_base) / _mean(n_mine) if n_mine else math.nan
         row["time_to_target_s"] = _mean(t_mine)
+        row.update(speedup_ceiling(t_base, n_base, first))
         rel, absolute = {}, {}
         for b in budgets:
             mine_b = [best_at(by_seed[s]["history"], b) for s in seeds]
@@ -510,6 +513,23 @@ def workload_summary(
         row["phase_seconds"] = _phases(by_seed.values())
         out[name] = row
     return out
+
+
+def speedup_ceiling(
+    t_base: Sequence[float], n_base: Sequence[float], first: Sequence[float]
+) -> dict[str, float]:
+    """The most any cost model could gain under this protocol: the speedups had the
+    session's very first measurement reached xgb's final best.
+
+    No prior, however good, gets a measurement back before a whole search round and its
+    batch's builds are done, so wall-time ratios are bounded by xgb's time to its best over
+    that first wait; the trial ratio is bounded by xgb's trials to its best (over one).
+    """
+    ok = [f for f in first if math.isfinite(f) and f > 0]
+    return {
+        "time_speedup_ceiling": _mean(t_base) / _mean(ok) if ok and t_base else math.nan,
+        "trial_speedup_ceiling": _mean(n_base) if n_base else math.nan,
+    }
 
 
 def _phases(sessions: Any) -> dict[str, float] | None:
@@ -546,6 +566,8 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
             "time_speedup": geomean([r["time_speedup"] for r in rows]),
             "time_speedup_batch_end": geomean(batch_end),
             "trial_speedup": geomean([r["trial_speedup"] for r in rows]),
+            "time_speedup_ceiling": geomean([r.get("time_speedup_ceiling") for r in rows]),
+            "trial_speedup_ceiling": geomean([r.get("trial_speedup_ceiling") for r in rows]),
             "bound": any(r["bound"] for r in rows),
             "relative_latency": {
                 str(b): geomean([r["relative_latency"][str(b)] for r in rows]) for b in budgets
@@ -798,6 +820,7 @@ def markdown(report: dict[str, Any]) -> str:
         if n in overall
     ]
     lines += [f"| geomean | {' | '.join(cells)} |", ""]
+    lines += _ceiling_table(per, overall, names[1:])
     lines += [
         "## Best latency relative to xgb at equal trial budgets (< 1: faster)",
         "",
@@ -854,6 +877,40 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _ceiling_table(
+    per: dict[str, dict[str, dict[str, Any]]], overall: dict[str, Any], names: list[str]
+) -> list[str]:
+    """The speedups no cost model could beat in this run (see :func:`speedup_ceiling`)."""
+    names = [n for n in names if n in overall]
+    if not names:
+        return []
+    trials = overall[names[0]].get("trial_speedup_ceiling", math.nan)
+    lines = [
+        "## The most any cost model could gain here",
+        "",
+        "Had a session's very first measurement reached xgb's final best: xgb's trials to "
+        "it (the same for every contender), and xgb's time to it over the contender's wait "
+        "for its first measurement: a whole search round (its own scoring included) and the "
+        "batch's builds, which a better prior does not shorten.",
+        "",
+        "| workload | trials | " + " | ".join(f"time: {n}" for n in names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for key, rows in per.items():
+        first = next((rows[n] for n in names if n in rows), {})
+        cells = [
+            _fmt_ratio(rows[n].get("time_speedup_ceiling", math.nan)) for n in names if n in rows
+        ]
+        lines.append(
+            f"| {key} | {_fmt_ratio(first.get('trial_speedup_ceiling', math.nan))} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    cells = [f"**{_fmt_ratio(overall[n].get('time_speedup_ceiling', math.nan))}**" for n in names]
+    lines += [f"| geomean | **{_fmt_ratio(trials)}** | " + " | ".join(cells) + " |", ""]
+    return lines
 
 
 def _speedups(row: dict[str, Any]) -> str:

@@ -131,6 +131,28 @@ def test_candidate_and_batch_end_times_give_two_speedups_and_phases_add_up(bench
     assert overall["trace-frozen"]["time_speedup_batch_end"] == pytest.approx(3.0)
 
 
+def test_the_ceiling_is_what_a_first_measurement_at_xgbs_best_would_gain(bench):
+    """xgb reaches its final best (1.0) with its 5th trial, at 30 s. A contender whose first
+    measurement came back at 10 s could at best be 3x faster and 5x leaner in trials, the
+    one that reached it with that first measurement meets the ceiling, a later one stays
+    under it."""
+    xgb = run([(1, 12.0, 3.0), (2, 14.0, 2.0), (3, 20.0, 2.0), (4, 22.0, 1.5), (5, 30.0, 1.0)])
+    at_once = run([(1, 10.0, 1.0), (2, 11.0, 1.0), (3, 20.0, 0.9), (4, 21.0, 0.9), (5, 28.0, 0.9)])
+    later = run([(1, 15.0, 2.0), (2, 16.0, 1.0), (3, 24.0, 1.0), (4, 25.0, 1.0), (5, 30.0, 1.0)])
+    rows = bench.workload_summary({"xgb": {0: xgb}, "cascade": {0: at_once},
+                                   "meta-adaptive": {0: later}}, [5], 0.0)  # fmt: skip
+    c, m = rows["cascade"], rows["meta-adaptive"]
+    assert c["time_speedup_ceiling"] == pytest.approx(3.0) == c["time_speedup"]
+    assert c["trial_speedup_ceiling"] == pytest.approx(5.0) == c["trial_speedup"]
+    assert m["time_speedup_ceiling"] == pytest.approx(30.0 / 15.0)
+    assert m["time_speedup"] == pytest.approx(30.0 / 16.0)  # under its ceiling, 2.0
+    assert m["trial_speedup"] == pytest.approx(2.5)
+    overall = bench.overall_summary({"w": rows}, [5])
+    assert overall["meta-adaptive"]["time_speedup_ceiling"] == pytest.approx(2.0)
+    table = "\n".join(bench._ceiling_table({"w": rows}, overall, ["cascade", "meta-adaptive"]))
+    assert "| w | 5.00x | 3.00x | 2.00x |" in table
+
+
 def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_path):
     """The committed 192-trial JSON: rtol 0 gives back its own summary, a looser reach
     criterion can only make contenders reach xgb's final best sooner (or at all)."""
