@@ -901,7 +901,8 @@ def _ceiling_table(
     for key, rows in per.items():
         first = next((rows[n] for n in names if n in rows), {})
         cells = [
-            _fmt_ratio(rows[n].get("time_speedup_ceiling", math.nan)) for n in names if n in rows
+            _fmt_ratio(rows[n].get("time_speedup_ceiling", math.nan)) if n in rows else "-"
+            for n in names
         ]
         lines.append(
             f"| {key} | {_fmt_ratio(first.get('trial_speedup_ceiling', math.nan))} | "
