@@ -20,7 +20,7 @@ from test_cost_model import (
 )
 from tvm.s_tir import meta_schedule as ms
 
-from tunezoo.evaluate import pairwise_accuracy
+from tunezoo.evaluate import average_peak_score
 from tunezoo.loading import load_predictor
 from tunezoo.meta import META_KEY
 from tunezoo.meta_cost_model import MetaAdaptiveCostModel
@@ -82,21 +82,27 @@ def test_each_update_readapts_from_the_init_not_from_the_last_fast_weights(measu
 
 
 def test_adaptation_improves_the_ranking_of_what_was_measured(measured):
+    """Adapting on a session's measurements puts its fastest candidates on top.
+
+    Scored with the average peak score@3 (does the model's top 3 hold the fastest?), which
+    is what the init's LambdaRank loss optimises and what a search needs; pairwise accuracy
+    over all pairs is not: it rose by less than 0.05 on some measured sessions (one failed CI).
+    Over six measured sessions this went from 0.40-0.58 to 0.93-1.00 (mean of five inits).
+    """
     lat = np.array(measured.latencies)
     ok = lat < FAILED
 
-    def accuracy(scores: np.ndarray) -> float:
-        return pairwise_accuracy(lat[ok], scores[ok], np.zeros(ok.sum(), np.int64))
+    def peak_score(scores: np.ndarray) -> float:
+        return average_peak_score(lat[ok], scores[ok], np.zeros(ok.sum(), np.int64), 3)
 
-    # averaged over five random inits: one init can rank this session's few candidates well
-    # by luck (0.79 once), and the measured database differs from run to run
     before, after = [], []
-    for seed in range(5):
+    for seed in range(5):  # several random inits: one can rank a few candidates well by luck
         model = MetaAdaptiveCostModel(tiny_init(seed, inner_lr=0.1, inner_steps=10))
-        before.append(accuracy(model.predict(measured.context, measured.candidates)))
+        before.append(peak_score(model.predict(measured.context, measured.candidates)))
         model.update(measured.context, measured.candidates, measured.results)
-        after.append(accuracy(model.predict(measured.context, measured.candidates)))
-    assert np.mean(after) > np.mean(before) + 0.05, (before, after)
+        after.append(peak_score(model.predict(measured.context, measured.candidates)))
+    assert np.mean(after) > np.mean(before) + 0.2, (before, after)
+    assert np.mean(after) > 0.8, (before, after)
 
 
 def test_save_and_load_restore_the_same_scores(every_workload, tmp_path):
