@@ -53,49 +53,61 @@ def _run_collect(out: Path, script: Path) -> subprocess.Popen:
     )
 
 
-def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
+def _claim_holders(out: Path, pids: set[int]) -> set[int]:
+    """The collectors among ``pids`` that hold a task's claim right now (mid-task)."""
+    holders = set()
+    for claim in (out / ".claims").glob("*.pid"):
+        try:
+            text = claim.read_text().strip()
+        except OSError:
+            continue  # released meanwhile
+        if text.isdigit() and int(text) in pids:
+            holders.add(int(text))
+    return holders
+
+
+def test_two_collectors_share_a_folder_and_a_killed_ones_task_is_not_lost(tmp_path):
+    """Two collectors share one folder; one is killed mid-task; the other and then a rerun
+    finish every task, each measured once, and what was finished is not redone.
+
+    One scenario rather than two (sharing; kill and resume): every collector process pays
+    TVM's tensor-intrinsic import (22-35 s), most of this test's time.
+    """
     script = tmp_path / "collect.py"
     script.write_text(COLLECT_SCRIPT.format(data=str(HERE / "data")))
     out = tmp_path / "ds"
-    proc = _run_collect(out, script)
+    procs = {proc.pid: proc for proc in (_run_collect(out, script) for _ in range(2))}
     deadline = time.time() + 600
-    while not list((out / "workloads").glob("*.parquet")) if out.exists() else True:
-        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-        assert time.time() < deadline, "the first task did not finish in 10 minutes"
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-way through the second task
-    proc.wait()
-    finished = {
+    while True:  # kill a collector that holds a claim once a first task has finished
+        for proc in procs.values():
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        assert time.time() < deadline, "no task finished in 10 minutes"
+        done = list((out / "workloads").glob("*.parquet")) if out.exists() else []
+        holders = _claim_holders(out, set(procs)) if done else set()
+        if holders:
+            break
+        time.sleep(0.2)
+    victim = procs.pop(min(holders))
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()  # its claim stays behind (unless it finished that task just before)
+    (survivor,) = procs.values()
+    assert survivor.wait(timeout=900) == 0, survivor.stdout.read().decode()[-2000:]
+    finished = {  # the shards of every task finished so far
         p.name: p.read_bytes()
         for p in out.rglob("*.parquet")
         if (out / "workloads" / p.name.split("-", 1)[-1]).exists()
     }
-    first = [p for p in (out / "workloads").glob("*.parquet")]
-    assert len(first) == 1, "the kill came after more than one task"
 
-    proc = _run_collect(out, script)
-    assert proc.wait(timeout=900) == 0, proc.stdout.read().decode()[-2000:]
-    summary = info(out)
-    assert summary["workloads_with_records"] == 3
-    assert validate(out) == []
-    ids = read_records(out).column("record_id").to_pylist()
-    per_workload = read_records(out).column("workload_id").to_pylist()
-    assert len(ids) == len(set(ids)), "a task was measured twice"
-    assert all(per_workload.count(w) <= 4 for w in set(per_workload))
-    for name, data in finished.items():  # the finished task was not redone
-        assert next(out.rglob(name)).read_bytes() == data
-
-
-def test_two_collectors_share_one_folder_without_measuring_a_task_twice(tmp_path):
-    script = tmp_path / "collect.py"
-    script.write_text(COLLECT_SCRIPT.format(data=str(HERE / "data")))
-    out = tmp_path / "ds"
-    procs = [_run_collect(out, script) for _ in range(2)]
-    for proc in procs:
-        assert proc.wait(timeout=900) == 0, proc.stdout.read().decode()[-2000:]
+    rerun = _run_collect(out, script)  # resumes whatever the killed collector left
+    assert rerun.wait(timeout=900) == 0, rerun.stdout.read().decode()[-2000:]
     assert info(out)["workloads_with_records"] == 3 and validate(out) == []
-    ids = read_records(out).column("record_id").to_pylist()
-    assert len(ids) == len(set(ids))
+    records = read_records(out)
+    ids = records.column("record_id").to_pylist()
+    per_workload = records.column("workload_id").to_pylist()
+    assert len(ids) == len(set(ids)), "a record was stored twice"
+    assert all(per_workload.count(w) <= 4 for w in set(per_workload)), "a task was redone"
+    for name, data in finished.items():  # what was finished before the rerun is untouched
+        assert next(out.rglob(name)).read_bytes() == data
     log = [
         json.loads(line)
         for f in (out / "collect-log").glob("*.jsonl")

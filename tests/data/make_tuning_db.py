@@ -18,6 +18,7 @@ from tvm import te
 from tvm.s_tir import meta_schedule as ms
 
 from tunezoo.measure import MeasureSettings, fast_cpu_build, make_local_runner
+from tunezoo.pooled_builder import PooledLocalBuilder
 
 
 def matmul(n: int = 64, m: int = 64, k: int = 64) -> tvm.IRModule:
@@ -59,16 +60,23 @@ def tune_small_db(work_dir: str | Path, *, trials: int = 16, seed: int = 1) -> P
     target = cpu_target()
     settings = MeasureSettings(number=2, repeat=2, min_repeat_ms=1)
     database = ms.database.JSONDatabase(work_dir=str(work))
-    for mod in (matmul(), add_relu()):
-        ms.tune_tir(
-            mod,
-            target,
-            str(work),
-            max_trials_global=trials,
-            num_trials_per_iter=8,
-            builder=ms.builder.LocalBuilder(max_workers=1, f_build=flaky_build),
-            runner=make_local_runner(settings),
-            database=database,
-            seed=seed,
-        )
+    # one builder pool and one runner for both workloads: a fresh worker imports TVM and
+    # torch (seconds), which LocalBuilder would pay on every batch of this session fixture
+    builder = PooledLocalBuilder(max_workers=1, f_build=flaky_build, batches_per_pool=64)
+    runner = make_local_runner(settings)
+    try:
+        for mod in (matmul(), add_relu()):
+            ms.tune_tir(
+                mod,
+                target,
+                str(work),
+                max_trials_global=trials,
+                num_trials_per_iter=8,
+                builder=builder,
+                runner=runner,
+                database=database,
+                seed=seed,
+            )
+    finally:
+        builder.shutdown()
     return work
