@@ -420,6 +420,42 @@ def first_reach(
     return None
 
 
+def measured_batches(history: History) -> list[list[Sequence[float]]]:
+    """A session's history cut into its measurement batches: entries that share a
+    batch-end time. Reports before 2026-12-07 have no batch ends: no batches (``[]``)."""
+    out: list[list[Sequence[float]]] = []
+    for entry in history:
+        if len(entry) < 4:
+            return []
+        if out and out[-1][-1][3] == entry[3]:
+            out[-1].append(entry)
+        else:
+            out.append([entry])
+    return out
+
+
+def best_position(batch: Sequence[Sequence[float]], before: float = math.inf) -> int | None:
+    """1-based position in ``batch`` of its fastest candidate, if it beat ``before`` (the
+    best so far: a history holds only that, so a batch that improved on nothing hides
+    where its best came). ``None`` too when nothing in the batch ran."""
+    position, best = None, before
+    for i, entry in enumerate(batch):
+        if entry[2] < best:
+            position, best = i + 1, entry[2]
+    return position
+
+
+def reach_best_first(history: History, target: float, rtol: float = 0.0) -> int | None:
+    """Trials to reach ``target`` had every batch measured its fastest candidate first:
+    the first trial of the batch that reached it (``None``: no batch did, or the history
+    has no batch ends). The batches stay as the search made them; only their order of
+    measurement changes, which is all a cost model could still improve within a batch."""
+    for batch in measured_batches(history):
+        if any(entry[2] <= target * (1.0 + rtol) for entry in batch):
+            return int(batch[0][0])
+    return None
+
+
 def session_end(history: History) -> tuple[int, float, float]:
     """(trials, seconds, batch-end seconds) of a session's last measurement."""
     if not history:
@@ -465,6 +501,7 @@ def workload_summary(
         row: dict[str, Any] = {"seeds": seeds}
         t_base, t_mine, b_base, b_mine, n_base, n_mine, reached = [], [], [], [], [], [], 0
         first = []  # when each session's first measurement came back (for the ceiling)
+        n_best_first = []  # trials had every batch measured its fastest candidate first
         for s in seeds:
             ref = base[s]["history"]
             mine = by_seed[s]["history"]
@@ -483,6 +520,8 @@ def workload_summary(
                 else (session_end(mine) if mine else _unmeasured(by_seed[s], ref))
             )
             n_mine.append(got[0])
+            ordered = reach_best_first(mine, target, rtol) if hit is not None else got[0]
+            n_best_first.append(ordered if ordered is not None else math.nan)
             first.append(float(mine[0][1]) if mine else math.nan)
             t_mine.append(got[1])
             b_mine.append(got[2])
@@ -495,6 +534,12 @@ def workload_summary(
         row["time_speedup_batch_end"] = _mean(b_base) / _mean(b_mine) if b_mine else math.nan
         row["trial_speedup"] = _mean(n_base) / _mean(n_mine) if n_mine else math.nan
         row["time_to_target_s"] = _mean(t_mine)
+        row["trial_speedup_best_first"] = (
+            _mean(n_base) / _mean(n_best_first)
+            if n_best_first and all(math.isfinite(n) for n in n_best_first)
+            else math.nan
+        )
+        row.update(first_batch_order([by_seed[s]["history"] for s in seeds]))
         row.update(speedup_ceiling(t_base, n_base, first))
         rel, absolute = {}, {}
         for b in budgets:
@@ -513,6 +558,23 @@ def workload_summary(
         row["phase_seconds"] = _phases(by_seed.values())
         out[name] = row
     return out
+
+
+def first_batch_order(histories: Sequence[History]) -> dict[str, list[int]]:
+    """Where each session's first batch had its fastest candidate, and the batch's size.
+
+    MetaSchedule measures a batch in the order its evolutionary search hands it over, best
+    predicted first (a few random picks last), so a cost model that ranked well among the
+    candidates it chose would put the batch's best near the front. The first batch is the
+    one every session has and the one its prior alone ordered."""
+    positions, sizes = [], []
+    for history in histories:
+        batches = measured_batches(history)
+        position = best_position(batches[0]) if batches else None
+        if position is not None:
+            positions.append(position)
+            sizes.append(len(batches[0]))
+    return {"first_batch_best_positions": positions, "first_batch_sizes": sizes}
 
 
 def speedup_ceiling(
@@ -566,6 +628,8 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
             "time_speedup": geomean([r["time_speedup"] for r in rows]),
             "time_speedup_batch_end": geomean(batch_end),
             "trial_speedup": geomean([r["trial_speedup"] for r in rows]),
+            "trial_speedup_best_first": geomean([r.get("trial_speedup_best_first") for r in rows]),
+            **_order_summary(rows),
             "time_speedup_ceiling": geomean([r.get("time_speedup_ceiling") for r in rows]),
             "trial_speedup_ceiling": geomean([r.get("trial_speedup_ceiling") for r in rows]),
             "bound": any(r["bound"] for r in rows),
@@ -580,6 +644,25 @@ def overall_summary(per_workload: dict[str, dict[str, dict[str, Any]]], budgets:
             },
         }
     return out
+
+
+def _order_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over every session of ``rows``: the mean position of the first batch's fastest
+    candidate, how often it came first or in the first four, each beside what a random
+    order of the same batches gives."""
+    positions = [p for r in rows for p in r.get("first_batch_best_positions", [])]
+    sizes = [n for r in rows for n in r.get("first_batch_sizes", [])]
+    if not positions:
+        return {"first_batch_sessions": 0}
+    return {
+        "first_batch_sessions": len(positions),
+        "first_batch_best_position": _mean(positions),
+        "first_batch_best_position_random": _mean([(n + 1) / 2 for n in sizes]),
+        "first_batch_best_first": _mean([p == 1 for p in positions]),
+        "first_batch_best_first_random": _mean([1 / n for n in sizes]),
+        "first_batch_best_in_4": _mean([p <= 4 for p in positions]),
+        "first_batch_best_in_4_random": _mean([min(4, n) / n for n in sizes]),
+    }
 
 
 def _counted(values: Sequence[float]) -> int:
@@ -821,6 +904,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     lines += [f"| geomean | {' | '.join(cells)} |", ""]
     lines += _ceiling_table(per, overall, names[1:])
+    lines += _order_table(overall, names)
     lines += [
         "## Best latency relative to xgb at equal trial budgets (< 1: faster)",
         "",
@@ -912,6 +996,42 @@ def _ceiling_table(
     cells = [f"**{_fmt_ratio(overall[n].get('time_speedup_ceiling', math.nan))}**" for n in names]
     lines += [f"| geomean | **{_fmt_ratio(trials)}** | " + " | ".join(cells) + " |", ""]
     return lines
+
+
+def _order_table(overall: dict[str, Any], names: list[str]) -> list[str]:
+    """How well each contender ordered its own batches (see :func:`first_batch_order`),
+    and what a perfect order within the same batches would have saved in trials."""
+    names = [n for n in names if overall.get(n, {}).get("first_batch_sessions")]
+    if not names:
+        return []
+    lines = [
+        "## Order within a batch",
+        "",
+        "MetaSchedule measures a batch best-predicted first. Where each session's first "
+        "batch had its fastest candidate (random order in brackets), and the trial ratio to "
+        "xgb's final best as measured and had every batch measured its fastest candidate "
+        "first (the same batches: the most a better order within them could give).",
+        "",
+        "| contender | sessions | mean position of the best | best came first | best in "
+        "the first 4 | trials: measured / best first |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in names:
+        o = overall[n]
+        ratios = (
+            "-"
+            if n == BASELINE
+            else f"{_fmt_ratio(o['trial_speedup'], o['bound'])} / "
+            f"{_fmt_ratio(o.get('trial_speedup_best_first', math.nan), o['bound'])}"
+        )
+        lines.append(
+            f"| {n} | {o['first_batch_sessions']} | {o['first_batch_best_position']:.1f} "
+            f"({o['first_batch_best_position_random']:.1f}) | "
+            f"{o['first_batch_best_first']:.0%} ({o['first_batch_best_first_random']:.0%}) | "
+            f"{o['first_batch_best_in_4']:.0%} ({o['first_batch_best_in_4_random']:.0%}) | "
+            f"{ratios} |"
+        )
+    return [*lines, ""]
 
 
 def _speedups(row: dict[str, Any]) -> str:

@@ -153,6 +153,45 @@ def test_the_ceiling_is_what_a_first_measurement_at_xgbs_best_would_gain(bench):
     assert "| w | 5.00x | 3.00x | 2.00x |" in table
 
 
+def test_order_within_a_batch_and_what_the_best_first_would_have_saved(bench):
+    """Two batches of four (a batch is the entries sharing a batch-end time). xgb reaches
+    its final best (1.0) with its 8th trial. The contender's first batch had its fastest
+    candidate third, and it reached 1.0 with the 7th trial, in the second batch: had every
+    batch measured its fastest first, that is the 5th trial."""
+
+    def batched(latencies):
+        best, history = math.inf, []
+        for i, latency in enumerate(latencies):
+            best = min(best, latency)
+            history.append((i + 1, float(i + 1), best, 4.0 if i < 4 else 8.0))
+        return run(history)
+
+    xgb = batched([4.0, 3.0, 3.5, 3.0, 2.0, 2.5, 1.5, 1.0])
+    mine = batched([3.0, 2.8, 1.2, 5.0, 1.5, 1.3, 1.0, 0.9])
+    assert [len(b) for b in bench.measured_batches(mine["history"])] == [4, 4]
+    assert bench.best_position(bench.measured_batches(mine["history"])[1], 1.2) == 4
+    assert bench.best_position(bench.measured_batches(mine["history"])[1], 0.5) is None
+    assert bench.reach_best_first(mine["history"], 1.0) == 5
+    assert bench.reach_best_first(mine["history"], 0.1) is None
+    # reports before 2026-12-07 have no batch ends: nothing to say
+    assert bench.measured_batches([(1, 1.0, 2.0), (2, 2.0, 1.0)]) == []
+
+    rows = bench.workload_summary({"xgb": {0: xgb}, "meta-adaptive": {0: mine}}, [8], 0.0)
+    m = rows["meta-adaptive"]
+    assert m["trial_speedup"] == pytest.approx(8 / 7)
+    assert m["trial_speedup_best_first"] == pytest.approx(8 / 5)
+    assert m["first_batch_best_positions"] == [3] and m["first_batch_sizes"] == [4]
+    assert rows["xgb"]["first_batch_best_positions"] == [2]  # 3.0 at the 2nd, not beaten
+    overall = bench.overall_summary({"w": rows}, [8])
+    o = overall["meta-adaptive"]
+    assert o["first_batch_best_position"] == 3 and o["first_batch_best_position_random"] == 2.5
+    assert o["first_batch_best_first"] == 0 and o["first_batch_best_first_random"] == 0.25
+    assert o["first_batch_best_in_4"] == 1 and o["first_batch_best_in_4_random"] == 1
+    table = "\n".join(bench._order_table(overall, ["xgb", "meta-adaptive"]))
+    assert "| meta-adaptive | 1 | 3.0 (2.5) | 0% (25%) | 100% (100%) | 1.14x / 1.60x |" in table
+    assert "| xgb | 1 | 2.0 (2.5) | 0% (25%) | 100% (100%) | - |" in table
+
+
 def test_resummarize_recomputes_a_committed_run_at_another_tolerance(bench, tmp_path):
     """The committed 192-trial JSON: rtol 0 gives back its own summary, a looser reach
     criterion can only make contenders reach xgb's final best sooner (or at all)."""
