@@ -37,8 +37,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_tuning import measured_batches  # noqa: E402
 
-FAILED_RUN_SECS = 1e9  # MetaSchedule stores a failed build or run as 1e10 seconds
-
 
 def work_dir_of(report: dict[str, Any], path: Path) -> Path:
     """The ``--work-dir`` a bench report's command ran with (its sessions' databases)."""
@@ -57,6 +55,8 @@ def read_session(session_dir: Path, history: list) -> tuple[Any, list[Any], np.n
     the report's history (another run's database in that folder)."""
     from tvm.s_tir import meta_schedule as ms  # noqa: PLC0415
 
+    from tunezoo.cost_model import run_latency  # noqa: PLC0415 - as the report's history did
+
     records_path = session_dir / "database_tuning_record.json"
     if not records_path.exists():
         raise SystemExit(f"{records_path}: missing; was the work dir cleaned?")
@@ -65,9 +65,7 @@ def read_session(session_dir: Path, history: list) -> tuple[Any, list[Any], np.n
     candidates, latencies = [], []
     for line in records_path.read_text().splitlines():
         record = ms.database.TuningRecord.from_json(json.loads(line)[1], workload)
-        secs = [float(s) for s in (record.run_secs or [])]
-        ok = secs and max(secs) < FAILED_RUN_SECS
-        latencies.append(sum(secs) / len(secs) if ok else math.inf)
+        latencies.append(run_latency(record))
         candidates.append(record.as_measure_candidate())
     latencies = np.asarray(latencies)
     expected = np.array([math.inf if h[2] is None else h[2] for h in history])

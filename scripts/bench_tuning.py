@@ -564,9 +564,9 @@ def first_batch_order(histories: Sequence[History]) -> dict[str, list[int]]:
     """Where each session's first batch had its fastest candidate, and the batch's size.
 
     MetaSchedule measures a batch in the order its evolutionary search hands it over, best
-    predicted first (a few random picks last), so a cost model that ranked well among the
-    candidates it chose would put the batch's best near the front. The first batch is the
-    one every session has and the one its prior alone ordered."""
+    predicted first (its epsilon-greedy random picks, if any, last), so a cost model that
+    ranked well among the candidates it chose would put the batch's best near the front.
+    The first batch is the one every session has and the one its prior alone ordered."""
     positions, sizes = [], []
     for history in histories:
         batches = measured_batches(history)
